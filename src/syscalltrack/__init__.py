@@ -1,0 +1,1 @@
+"""syscalltrack: rule-based tracking and control of Linux system calls."""
