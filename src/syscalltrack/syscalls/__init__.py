@@ -1,0 +1,15 @@
+"""The system call table as data: numbers, names, groups, argument kinds, variants, constants.
+
+Knows nothing of rules or kernels; the rule language, both engines and the
+formatter read it.
+"""
+
+from .constants import CONSTANTS, errno_name
+from .kinds import ArgKind
+from .table import ABIS, I386, X86_64, Arg, Syscall, SyscallTable, table
+from .variants import Condition, FromStruct, Variant, variants_of
+
+__all__ = [
+    "ABIS", "CONSTANTS", "I386", "X86_64", "Arg", "ArgKind", "Condition", "FromStruct",
+    "Syscall", "SyscallTable", "Variant", "errno_name", "table", "variants_of",
+]

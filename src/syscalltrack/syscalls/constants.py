@@ -1,0 +1,82 @@
+"""Named constants usable in filter expressions, with their Linux x86_64 values.
+
+Rule authors write `PARAMS[3] & O_CREAT` or `error_code = -EACCES`; the values
+are the kernel ABI's, spelled out here rather than taken from the Python
+build, so that a rule means the same on every machine.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import signal as _signal
+
+OPEN_FLAGS = {
+    "O_RDONLY": 0o0, "O_WRONLY": 0o1, "O_RDWR": 0o2, "O_ACCMODE": 0o3,
+    "O_CREAT": 0o100, "O_EXCL": 0o200, "O_NOCTTY": 0o400, "O_TRUNC": 0o1000,
+    "O_APPEND": 0o2000, "O_NONBLOCK": 0o4000, "O_DSYNC": 0o10000, "O_ASYNC": 0o20000,
+    "O_DIRECT": 0o40000, "O_LARGEFILE": 0o100000, "O_DIRECTORY": 0o200000,
+    "O_NOFOLLOW": 0o400000, "O_NOATIME": 0o1000000, "O_CLOEXEC": 0o2000000,
+    "O_SYNC": 0o4010000, "O_PATH": 0o10000000, "O_TMPFILE": 0o20200000,
+}
+AT_FLAGS = {
+    "AT_SYMLINK_NOFOLLOW": 0x100, "AT_REMOVEDIR": 0x200, "AT_SYMLINK_FOLLOW": 0x400,
+    "AT_NO_AUTOMOUNT": 0x800, "AT_EMPTY_PATH": 0x1000, "AT_EACCESS": 0x200,
+    "AT_STATX_FORCE_SYNC": 0x2000, "AT_STATX_DONT_SYNC": 0x4000, "AT_RECURSIVE": 0x8000,
+}
+AT_FDCWD = -100
+MODES = {
+    "S_IFMT": 0o170000, "S_IFSOCK": 0o140000, "S_IFLNK": 0o120000, "S_IFREG": 0o100000,
+    "S_IFBLK": 0o60000, "S_IFDIR": 0o40000, "S_IFCHR": 0o20000, "S_IFIFO": 0o10000,
+    "S_ISUID": 0o4000, "S_ISGID": 0o2000, "S_ISVTX": 0o1000,
+    "S_IRWXU": 0o700, "S_IRUSR": 0o400, "S_IWUSR": 0o200, "S_IXUSR": 0o100,
+    "S_IRWXG": 0o70, "S_IRGRP": 0o40, "S_IWGRP": 0o20, "S_IXGRP": 0o10,
+    "S_IRWXO": 0o7, "S_IROTH": 0o4, "S_IWOTH": 0o2, "S_IXOTH": 0o1,
+}
+ACCESS_MODES = {"F_OK": 0, "X_OK": 1, "W_OK": 2, "R_OK": 4}
+ADDRESS_FAMILIES = {
+    "AF_UNSPEC": 0, "AF_UNIX": 1, "AF_LOCAL": 1, "AF_INET": 2, "AF_INET6": 10,
+    "AF_NETLINK": 16, "AF_PACKET": 17,
+}
+SOCKET_TYPES = {
+    "SOCK_STREAM": 1, "SOCK_DGRAM": 2, "SOCK_RAW": 3, "SOCK_SEQPACKET": 5,
+    "SOCK_NONBLOCK": 0o4000, "SOCK_CLOEXEC": 0o2000000,
+}
+PTRACE_REQUESTS = {
+    "PTRACE_TRACEME": 0, "PTRACE_PEEKTEXT": 1, "PTRACE_PEEKDATA": 2, "PTRACE_PEEKUSER": 3,
+    "PTRACE_POKETEXT": 4, "PTRACE_POKEDATA": 5, "PTRACE_POKEUSER": 6, "PTRACE_CONT": 7,
+    "PTRACE_KILL": 8, "PTRACE_SINGLESTEP": 9, "PTRACE_GETREGS": 12, "PTRACE_SETREGS": 13,
+    "PTRACE_ATTACH": 16, "PTRACE_DETACH": 17, "PTRACE_SYSCALL": 24,
+    "PTRACE_SETOPTIONS": 0x4200, "PTRACE_GETEVENTMSG": 0x4201, "PTRACE_GETSIGINFO": 0x4202,
+    "PTRACE_SEIZE": 0x4206, "PTRACE_INTERRUPT": 0x4207, "PTRACE_LISTEN": 0x4208,
+    "PTRACE_GET_SYSCALL_INFO": 0x420E, "PTRACE_SET_SYSCALL_INFO": 0x4212,
+}
+CLONE_FLAGS = {
+    "CLONE_VM": 0x100, "CLONE_FS": 0x200, "CLONE_FILES": 0x400, "CLONE_SIGHAND": 0x800,
+    "CLONE_PIDFD": 0x1000, "CLONE_PTRACE": 0x2000, "CLONE_VFORK": 0x4000,
+    "CLONE_PARENT": 0x8000, "CLONE_THREAD": 0x10000, "CLONE_NEWNS": 0x20000,
+    "CLONE_NEWUSER": 0x10000000, "CLONE_NEWPID": 0x20000000, "CLONE_NEWNET": 0x40000000,
+}
+MEMORY = {
+    "PROT_NONE": 0, "PROT_READ": 1, "PROT_WRITE": 2, "PROT_EXEC": 4,
+    "MAP_SHARED": 1, "MAP_PRIVATE": 2, "MAP_FIXED": 0x10, "MAP_ANONYMOUS": 0x20,
+}
+ERRNO = {name: num for num, name in _errno.errorcode.items()}
+SIGNALS = {sig.name: int(sig) for sig in _signal.Signals if not sig.name.startswith("SIG_")}
+
+O_ACCMODE = OPEN_FLAGS["O_ACCMODE"]
+O_WRONLY = OPEN_FLAGS["O_WRONLY"]
+O_CREAT = OPEN_FLAGS["O_CREAT"]
+O_TRUNC = OPEN_FLAGS["O_TRUNC"]
+AT_REMOVEDIR = AT_FLAGS["AT_REMOVEDIR"]
+AT_SYMLINK_NOFOLLOW = AT_FLAGS["AT_SYMLINK_NOFOLLOW"]
+
+CONSTANTS: dict[str, int] = {
+    **OPEN_FLAGS, **AT_FLAGS, "AT_FDCWD": AT_FDCWD, **MODES, **ACCESS_MODES,
+    **ADDRESS_FAMILIES, **SOCKET_TYPES, **PTRACE_REQUESTS, **CLONE_FLAGS, **MEMORY,
+    **ERRNO, **SIGNALS,
+}
+
+
+def errno_name(number: int) -> str | None:
+    """`EPERM` for 1; None for numbers with no name."""
+    return _errno.errorcode.get(number)

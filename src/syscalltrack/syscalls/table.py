@@ -1,0 +1,218 @@
+"""The system call table: numbers, names, groups and argument decoding, per ABI.
+
+The rows come from `data/syscalls.tsv` (strace's tables plus the tracefs format
+files of Linux 6.18).  The i386 rows carry no argument list there; they borrow
+the one of their x86_64 counterpart (`chown32` is `chown`, `stat64` is `stat`)
+so that a 32-bit `int $0x80` call is decoded and matched like the native one.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from .kinds import ArgKind, arg_kind, buffer_length_arg
+
+X86_64 = "x86_64"
+I386 = "i386"
+ABIS = (X86_64, I386)
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """One argument: its C name and type, and how to decode it."""
+
+    name: str
+    ctype: str
+    kind: ArgKind
+    length_arg: int | None = None  # 0-based index of the length of a BUFFER
+
+    @property
+    def width(self) -> int:
+        """Bytes of the register the kernel reads (`int` is 4, pointers 8)."""
+        return _C_INT_TYPES.get(self.ctype, (8, False))[0]
+
+    @property
+    def signed(self) -> bool:
+        return _C_INT_TYPES.get(self.ctype, (8, False))[1]
+
+    def normalise(self, raw: int) -> int:
+        """The value of a raw 64-bit register as this argument's C type reads it.
+
+        Filters compare, and both engines pass, arguments in this form: an
+        `int dfd` of AT_FDCWD is -100 however the caller filled the upper half.
+        """
+        bits = self.width * 8
+        value = raw & ((1 << bits) - 1)
+        if self.signed and value >> (bits - 1):
+            value -= 1 << bits
+        return value
+
+    def as_signed(self, raw: int) -> int:
+        """The value printed by `%params`: signed decimal of the C type's width."""
+        bits = self.width * 8
+        value = raw & ((1 << bits) - 1)
+        return value - (1 << bits) if value >> (bits - 1) else value
+
+
+@dataclass(frozen=True, slots=True)
+class Syscall:
+    """One system call of one ABI."""
+
+    abi: str
+    nr: int
+    name: str
+    args: tuple[Arg, ...]
+    groups: frozenset[str]
+    tracepoint: str | None = None  # suffix of syscalls:sys_enter_* on x86_64
+    family: str = ""  # the x86_64 name rules use for it (i386 `chown32` -> `chown`)
+
+    @property
+    def nargs(self) -> int:
+        return len(self.args)
+
+
+# C integer types narrower than a register, or signed: (bytes, signed).
+_C_INT_TYPES = {
+    "int": (4, True), "unsigned int": (4, False), "unsigned": (4, False), "u32": (4, False),
+    "pid_t": (4, True), "uid_t": (4, False), "gid_t": (4, False), "umode_t": (2, False),
+    "key_t": (4, True), "mqd_t": (4, True), "timer_t": (4, True), "clockid_t": (4, True),
+    "const clockid_t": (4, True), "key_serial_t": (4, True), "rwf_t": (4, True),
+    "qid_t": (4, False), "long": (8, True), "off_t": (8, True), "loff_t": (8, True),
+}
+
+# i386 calls whose x86_64 counterpart has another name.
+_I386_FAMILY = {
+    "oldstat": "stat", "stat64": "stat", "oldlstat": "lstat", "lstat64": "lstat",
+    "oldfstat": "fstat", "fstat64": "fstat", "fstatat64": "newfstatat",
+    "truncate64": "truncate", "ftruncate64": "ftruncate", "fcntl64": "fcntl",
+    "statfs64": "statfs", "fstatfs64": "fstatfs", "mmap2": "mmap", "sendfile64": "sendfile",
+    "umount": "umount2", "ugetrlimit": "getrlimit", "_newselect": "select",
+    "fadvise64_64": "fadvise64", "sigaction": "rt_sigaction", "sigprocmask": "rt_sigprocmask",
+    "sigsuspend": "rt_sigsuspend", "sigpending": "rt_sigpending", "sigreturn": "rt_sigreturn",
+    "_llseek": "lseek", "waitpid": "wait4", "olduname": "uname", "oldolduname": "uname",
+}
+_TIME64 = re.compile(r"^(.*)_time64$")
+
+
+class SyscallTable:
+    """All system calls of all ABIs, with O(1) lookups by name and by number."""
+
+    def __init__(self, rows: list[Syscall]):
+        self._by_nr: dict[tuple[str, int], Syscall] = {}
+        self._by_name: dict[tuple[str, str], Syscall] = {}
+        self._by_family: dict[str, list[Syscall]] = {}
+        self._groups: dict[str, set[str]] = {}
+        for sc in rows:
+            self._by_nr[(sc.abi, sc.nr)] = sc
+            self._by_name[(sc.abi, sc.name)] = sc
+            self._by_family.setdefault(sc.family, []).append(sc)
+            for group in sc.groups:
+                self._groups.setdefault(group, set()).add(sc.family)
+        self._names = frozenset(name for (_abi, name) in self._by_name)
+
+    def by_nr(self, abi: str, nr: int) -> Syscall | None:
+        return self._by_nr.get((abi, nr))
+
+    def by_name(self, name: str, abi: str = X86_64) -> Syscall | None:
+        return self._by_name.get((abi, name))
+
+    def lookup(self, name: str) -> Syscall | None:
+        """The call named `name`, native if it exists there, else i386."""
+        return self._by_name.get((X86_64, name)) or self._by_name.get((I386, name))
+
+    def family(self, name: str) -> tuple[Syscall, ...]:
+        """Every ABI's call that a rule naming `name` watches (before variants)."""
+        sc = self.lookup(name)
+        return tuple(self._by_family.get(sc.family, ())) if sc else ()
+
+    def group(self, group: str) -> frozenset[str]:
+        """Names of the calls in strace group `group` (`file`, `network`, ...)."""
+        return frozenset(self._groups.get(group, ()))
+
+    @property
+    def groups(self) -> frozenset[str]:
+        return frozenset(self._groups)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return self._names
+
+    def __iter__(self):
+        return iter(self._by_nr.values())
+
+    def __len__(self) -> int:
+        return len(self._by_nr)
+
+
+def _parse_args(syscall: str, spec: str) -> tuple[Arg, ...]:
+    parts = [p.strip() for p in spec.split(";") if p.strip()]
+    names_types = []
+    for part in parts:
+        ctype, _, name = part.rpartition(" ")
+        names_types.append((name, ctype.strip()))
+    names = tuple(n for n, _ in names_types)
+    args = []
+    for name, ctype in names_types:
+        kind = arg_kind(syscall, ctype, name, names)
+        length = buffer_length_arg(syscall, name) if kind is ArgKind.BUFFER else None
+        args.append(Arg(name, ctype, kind, names.index(length) if length else None))
+    return tuple(args)
+
+
+def _generic_args(count: int, start: int = 0) -> tuple[Arg, ...]:
+    return tuple(Arg(f"arg{i + 1}", "unsigned long", ArgKind.UINT) for i in range(start, count))
+
+
+def _i386_family(name: str, native: dict[str, Syscall]) -> str:
+    if name in native:
+        return name
+    if name in _I386_FAMILY:
+        return _I386_FAMILY[name]
+    if m := _TIME64.match(name):
+        return m.group(1)
+    if name.endswith("32") and name[:-2] in native:
+        return name[:-2]
+    return name
+
+
+def _load_rows(text: str) -> list[Syscall]:
+    lines = text.splitlines()
+    header = lines[0].split("\t")
+    records = [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:] if line]
+    native: dict[str, Syscall] = {}
+    rows: list[Syscall] = []
+    for rec in (r for r in records if r["abi"] == X86_64):
+        nargs = int(rec["nargs"])
+        args = _parse_args(rec["name"], rec.get("args", ""))
+        if len(args) != nargs:
+            args = args[:nargs] + _generic_args(nargs, len(args))
+        sc = Syscall(X86_64, int(rec["nr"]), rec["name"], args, _groups(rec["classes"]),
+                     rec.get("tracepoint") or None, rec["name"])
+        native[sc.name] = sc
+        rows.append(sc)
+    for rec in (r for r in records if r["abi"] == I386):
+        nargs = int(rec["nargs"])
+        family = _i386_family(rec["name"], native)
+        twin = native.get(family)
+        args = twin.args[:nargs] if twin else ()
+        if len(args) < nargs:
+            args = args + _generic_args(nargs, len(args))
+        rows.append(Syscall(I386, int(rec["nr"]), rec["name"], args, _groups(rec["classes"]),
+                            None, family))
+    return rows
+
+
+def _groups(classes: str) -> frozenset[str]:
+    return frozenset(c for c in classes.split(",") if c)
+
+
+@functools.cache
+def table() -> SyscallTable:
+    """The table shipped with the package (loaded once)."""
+    text = resources.files(__package__).joinpath("data/syscalls.tsv").read_text()
+    return SyscallTable(_load_rows(text))
+
+
