@@ -1,0 +1,79 @@
+"""The one event record every engine produces and every sink consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..syscalls import Arg
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A pointer argument whose memory could not be read; printed as its address."""
+
+    address: int
+
+
+@dataclass(frozen=True, slots=True)
+class SockAddr:
+    """A decoded `struct sockaddr`: family number, and host/port or path when known."""
+
+    family: int
+    address: str | None = None  # "127.0.0.1", "::1", or a unix socket path
+    port: int | None = None
+    raw: bytes = b""
+
+
+# What a decoded argument can be: an integer (normalised to its C type), a
+# string or buffer (raw bytes, never decoded as text), NULL, memory we could not
+# read, a string array (argv), or a socket address.
+ArgValue = int | bytes | None | Unreadable | tuple[bytes, ...] | SockAddr
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One matched system call, as seen at entry (`before`) or at exit (`after`).
+
+    `signature` and `args`/`values` are the arguments as the rule sees them: for
+    a classic rule firing on a modern variant (`unlink` on `unlinkat`) they are
+    the classic call's.  `abi`, `nr` and `name` are the call that really
+    happened.  `args` are raw values normalised to their C types; `values` the
+    decoded ones (strings read from the caller's memory).
+    """
+
+    abi: str
+    nr: int
+    name: str
+    signature: tuple[Arg, ...]
+    args: tuple[int, ...]
+    values: tuple[ArgValue, ...]
+    pid: int
+    tid: int
+    ppid: int
+    uid: int
+    euid: int
+    suid: int
+    gid: int
+    egid: int
+    sgid: int
+    comm: bytes
+    timestamp_ns: int
+    when: str = "before"
+    rule: str | None = None
+    action: str | None = None
+    log_format: str | None = None
+    cwd: bytes | None = None
+    retval: int | None = None
+    paths: dict[int, bytes] = field(default_factory=dict)  # PATH[n] resolved, 0-based
+
+    # The filter-evaluation context (see rules.context.FilterContext), so a
+    # recorded event can be re-evaluated by the Python filter evaluator.
+    def arg(self, index: int) -> int:
+        return self.args[index]
+
+    def string(self, index: int) -> bytes | None:
+        value = self.values[index]
+        return value if isinstance(value, bytes) else None
+
+    def path(self, index: int) -> bytes | None:
+        return self.paths.get(index)
