@@ -103,7 +103,7 @@ def arg_kind(syscall: str, ctype: str, name: str, arg_names: tuple[str, ...]) ->
         return ArgKind.PTR
     if ctype == "umode_t":
         return ArgKind.MODE
-    if name in _DIRFD_NAMES:
+    if name in _DIRFD_NAMES or key == ("execveat", "fd"):
         return ArgKind.DIRFD
     if name in _FD_NAMES:
         return ArgKind.FD

@@ -1,0 +1,141 @@
+"""Known facts about the system call table, pinned."""
+
+import pytest
+
+from syscalltrack.syscalls import (
+    CONSTANTS, I386, X86_64, ArgKind, FromStruct, errno_name, table, variants_of,
+)
+
+
+def test_unlink_numbers_on_both_abis():
+    t = table()
+    assert t.by_name("unlink").nr == 87
+    assert t.by_name("unlink", I386).nr == 10
+    assert t.by_name("unlinkat").nr == 263
+    assert t.by_nr(X86_64, 87).name == "unlink"
+    assert t.by_nr(I386, 10).name == "unlink"
+
+
+def test_ptrace_has_four_arguments():
+    sc = table().lookup("ptrace")
+    assert sc.nr == 101
+    assert [a.name for a in sc.args] == ["request", "pid", "addr", "data"]
+
+
+def test_calls_past_the_shared_table_are_known():
+    t = table()
+    assert t.by_name("openat2").nr == 437
+    assert t.by_name("fchmodat2").nr == 452
+    assert t.by_nr(I386, 437).name == "openat2"
+    assert t.by_name("map_shadow_stack", I386) is None  # x86_64 only
+
+
+@pytest.mark.parametrize(
+    ("call", "arg", "kind"),
+    [
+        ("unlink", "pathname", ArgKind.PATH),
+        ("unlinkat", "dfd", ArgKind.DIRFD),
+        ("unlinkat", "flag", ArgKind.AT_FLAGS),
+        ("openat", "flags", ArgKind.OPEN_FLAGS),
+        ("openat", "mode", ArgKind.MODE),
+        ("write", "buf", ArgKind.BUFFER),
+        ("read", "fd", ArgKind.FD),
+        ("read", "buf", ArgKind.PTR),  # filled by the kernel: nothing to show at entry
+        ("execve", "argv", ArgKind.STRARRAY),
+        ("connect", "uservaddr", ArgKind.SOCKADDR),
+        ("symlink", "oldname", ArgKind.STRING),  # a link target is text, not a path
+        ("getxattr", "name", ArgKind.STRING),
+        ("ptrace", "request", ArgKind.INT),
+        ("ptrace", "data", ArgKind.UINT),
+    ],
+)
+def test_argument_kinds(call, arg, kind):
+    args = {a.name: a for a in table().lookup(call).args}
+    assert args[arg].kind is kind
+
+
+def test_write_buffer_knows_its_length_argument():
+    buf = table().lookup("write").args[1]
+    assert buf.length_arg == 2
+
+
+def test_i386_calls_borrow_their_native_twin():
+    t = table()
+    chown32 = t.by_name("chown32", I386)
+    assert chown32.family == "chown"
+    assert [a.kind for a in chown32.args] == [ArgKind.PATH, ArgKind.UINT, ArgKind.UINT]
+    assert {sc.name for sc in t.family("stat")} >= {"stat", "stat64", "oldstat"}
+
+
+def test_c_widths_normalise_register_values():
+    dfd = table().lookup("unlinkat").args[0]
+    assert dfd.normalise(0xFFFFFF9C) == -100  # upper half left as garbage by a 32-bit write
+    assert dfd.normalise(2**64 - 100) == -100
+    count = table().lookup("write").args[2]
+    assert count.normalise(2**64 - 1) == 2**64 - 1  # size_t is unsigned
+    assert count.as_signed(2**64 - 1) == -1  # %params prints signed decimal
+
+
+def test_groups_select_calls():
+    t = table()
+    assert {"unlink", "openat", "stat"} <= t.group("file")
+    assert "connect" in t.group("network")
+    assert "unlink" not in t.group("network")
+
+
+def test_every_row_has_consistent_arguments():
+    for sc in table():
+        assert len(sc.args) == sc.nargs
+        for arg in sc.args:
+            if arg.kind is ArgKind.BUFFER:
+                assert sc.args[arg.length_arg].kind in (ArgKind.INT, ArgKind.UINT)
+
+
+def test_unlink_variant_covers_unlinkat_without_removedir():
+    (variant,) = variants_of("unlink")
+    assert variant.modern == "unlinkat"
+    at_fdcwd, path_ptr = CONSTANTS["AT_FDCWD"], 0x1000
+    assert variant.condition.holds((at_fdcwd, path_ptr, 0))
+    assert not variant.condition.holds((at_fdcwd, path_ptr, CONSTANTS["AT_REMOVEDIR"]))
+    assert variant.classic_args((at_fdcwd, path_ptr, 0)) == (path_ptr,)
+    assert variant.dirfd_of(1) == 0
+
+
+def test_rmdir_variant_is_unlinkat_with_removedir():
+    (variant,) = variants_of("rmdir")
+    assert variant.condition.holds((0, 0, CONSTANTS["AT_REMOVEDIR"]))
+
+
+def test_open_variants_map_arguments_and_structs():
+    by_modern = {v.modern: v for v in variants_of("open")}
+    assert by_modern["openat"].classic_args((-100, 0x10, 0o101, 0o644)) == (0x10, 0o101, 0o644)
+    openat2 = by_modern["openat2"]
+    fields = {FromStruct.OPEN_HOW_FLAGS: 0o2000000, FromStruct.OPEN_HOW_MODE: 0}
+    assert openat2.classic_args((-100, 0x10, 0x20, 24), fields) == (0x10, 0o2000000, 0)
+
+
+def test_every_variant_maps_onto_real_arguments():
+    t = table()
+    for classic in {"unlink", "rmdir", "open", "creat", "mkdir", "mknod", "rename", "link",
+                    "symlink", "readlink", "chmod", "chown", "lchown", "access", "stat",
+                    "lstat", "utimes", "utime", "execve"}:
+        variants = variants_of(classic)
+        assert variants, classic
+        for v in variants:
+            modern, old = t.lookup(v.modern), t.lookup(v.classic)
+            assert len(v.args) == old.nargs, v
+            for src, classic_arg in zip(v.args, old.args, strict=True):
+                if isinstance(src, int):
+                    assert modern.args[src].kind.is_string == classic_arg.kind.is_string, v
+            for path_arg, dirfd_arg in v.dirfds:
+                assert modern.args[path_arg].kind is ArgKind.PATH, v
+                assert modern.args[dirfd_arg].kind is ArgKind.DIRFD, v
+
+
+def test_constants():
+    assert CONSTANTS["O_CREAT"] == 0o100
+    assert CONSTANTS["AT_FDCWD"] == -100
+    assert CONSTANTS["EPERM"] == 1
+    assert CONSTANTS["SIGKILL"] == 9
+    assert CONSTANTS["S_IRWXU"] == 0o700
+    assert errno_name(13) == "EACCES"
