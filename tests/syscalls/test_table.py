@@ -3,7 +3,14 @@
 import pytest
 
 from syscalltrack.syscalls import (
-    CONSTANTS, I386, X86_64, ArgKind, FromStruct, errno_name, table, variants_of,
+    CONSTANTS,
+    I386,
+    X86_64,
+    ArgKind,
+    FromStruct,
+    errno_name,
+    table,
+    variants_of,
 )
 
 
