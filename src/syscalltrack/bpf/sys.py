@@ -250,6 +250,12 @@ class FD:
         if fd >= 0:
             os.close(fd)
 
+    def release(self) -> int:
+        """Hand the fd over to a new owner; this object no longer closes it."""
+        fd = self.fd
+        self._fd = -1
+        return fd
+
     def __enter__(self):
         return self
 
