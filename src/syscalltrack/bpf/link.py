@@ -114,6 +114,44 @@ def attach_tracepoint(prog: Program, category: str, name: str) -> Link:
     return attach_perf_event(prog, open_perf_event(attr))
 
 
+KPROBE_PMU = "/sys/bus/event_source/devices/kprobe"
+
+
+def attach_kprobe(prog: Program, symbol: str, retprobe: bool = False) -> Link:
+    """Attach a KPROBE program to kernel function ``symbol`` via the kprobe PMU.
+
+    Raises FileNotFoundError naming the PMU when the kernel has no kprobe
+    events (CONFIG_KPROBES / CONFIG_KPROBE_EVENTS off).
+    """
+    try:
+        with open(f"{KPROBE_PMU}/type") as f:
+            pmu_type = int(f.read())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no kprobe PMU at {KPROBE_PMU}: this kernel has no kprobe "
+                                "events (CONFIG_KPROBES/CONFIG_KPROBE_EVENTS off)") from None
+    config = 0
+    if retprobe:
+        with open(f"{KPROBE_PMU}/format/retprobe") as f:  # "config:0"
+            config = 1 << int(f.read().split(":")[1])
+    name = ctypes.create_string_buffer(symbol.encode())
+    attr = PerfEventAttr(type=pmu_type, size=ctypes.sizeof(PerfEventAttr), config=config,
+                         sample_period=1, wakeup_events=1, config1=ctypes.addressof(name))
+    return attach_perf_event(prog, open_perf_event(attr))
+
+
+def attach_tracing(prog: Program) -> Link:
+    """Attach a BTF-targeted program (tp_btf, fentry, fexit, fmod_ret, LSM).
+
+    The target was fixed at load time by ``attach_btf_id``, so
+    RAW_TRACEPOINT_OPEN is called without a name.
+    """
+    try:
+        return Link(bpf(Cmd.RAW_TRACEPOINT_OPEN, RawTracepointAttr(prog_fd=prog.fd)),
+                    "bpf_trampoline")
+    except BpfError as e:
+        raise BpfError(e.errno, Cmd.RAW_TRACEPOINT_OPEN, detail=f"program {prog.name}") from None
+
+
 def attach_raw_tracepoint(prog: Program, name: str) -> Link:
     """Attach a RAW_TRACEPOINT program to kernel tracepoint ``name`` (e.g. sys_enter)."""
     raw = ctypes.create_string_buffer(name.encode())
