@@ -1,0 +1,157 @@
+"""What the tracer tells its consumer, and what the consumer answers.
+
+A consumer sees one :class:`Syscall` per stopped call and returns a :class:`Decision`;
+the tracer carries the decision out.  The consumer never touches ptrace itself.
+"""
+
+import enum
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from syscalltrack.ptrace import proc
+from syscalltrack.ptrace.memory import TraceeMemory
+
+
+class Action(enum.Enum):
+    CONTINUE = "continue"
+    FAIL = "fail"
+    KILL = "kill"
+    SUSPEND = "suspend"
+
+
+_NO_REWRITE: Mapping[int, int | bytes] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with a stopped call.
+
+    ``want_exit`` asks for :meth:`Consumer.on_exit` (it costs a second stop);
+    ``rewrite`` maps argument index → new integer, or bytes placed in the tracee's
+    memory (a NUL is appended) whose address becomes the argument.
+    """
+
+    action: Action = Action.CONTINUE
+    want_exit: bool = False
+    errno: int = 0
+    rewrite: Mapping[int, int | bytes] = field(default_factory=lambda: _NO_REWRITE)
+
+    @classmethod
+    def proceed(cls, want_exit: bool = False,
+                rewrite: Mapping[int, int | bytes] | None = None) -> "Decision":
+        if not want_exit and not rewrite:
+            return CONTINUE
+        return cls(Action.CONTINUE, want_exit, 0, MappingProxyType(dict(rewrite or {})))
+
+    @classmethod
+    def fail(cls, errno: int, want_exit: bool = False) -> "Decision":
+        """Skip the call; it returns ``-errno`` (``0`` = pretend it succeeded)."""
+        if not 0 <= errno <= 4095:
+            raise ValueError(f"errno {errno} out of range 0..4095")
+        return cls(Action.FAIL, want_exit, errno)
+
+    @classmethod
+    def kill(cls) -> "Decision":
+        return KILL
+
+    @classmethod
+    def suspend(cls) -> "Decision":
+        """Stop the process before the call and detach, so a debugger can attach."""
+        return SUSPEND
+
+
+CONTINUE = Decision()
+KILL = Decision(Action.KILL)
+SUSPEND = Decision(Action.SUSPEND)
+
+
+class Syscall:
+    """One call as the kernel reported it at a stop.
+
+    ``nr`` is the number within ``abi`` (``x86_64``, ``i386`` or ``x32``; x32 numbers
+    without the x32 bit); ``args`` are six unsigned integers (32-bit for i386);
+    ``stage`` is ``"seccomp"`` (stopped by our filter) or ``"entry"`` (syscall-entry
+    stop of an attached process).  The helpers read the tracee as it is now: call them
+    from ``on_entry``/``on_exit``, while it is stopped.
+    """
+
+    __slots__ = ("abi", "arch", "args", "ip", "memory", "nr", "pid", "sp", "stage", "tid")
+
+    def __init__(self, pid: int, tid: int, abi: str, arch: int, nr: int,
+                 args: tuple[int, ...], ip: int, sp: int, stage: str, memory: TraceeMemory):
+        self.pid = pid
+        self.tid = tid
+        self.abi = abi
+        self.arch = arch
+        self.nr = nr
+        self.args = args
+        self.ip = ip
+        self.sp = sp
+        self.stage = stage
+        self.memory = memory
+
+    def __repr__(self) -> str:
+        args = ", ".join(hex(a) for a in self.args)
+        return f"Syscall(pid={self.pid}, tid={self.tid}, {self.abi}:{self.nr}({args}))"
+
+    def read_string(self, index: int, limit: int = 4096) -> bytes:
+        """The NUL-terminated string argument ``index`` (MemoryAccessError if unreadable)."""
+        return self.memory.read_string(self.args[index], limit)[0]
+
+    def credentials(self) -> proc.Credentials:
+        return proc.credentials(self.tid)
+
+    def ppid(self) -> int:
+        return proc.ppid(self.pid)
+
+    def comm(self) -> str:
+        return proc.comm(self.tid)
+
+    def cwd(self) -> str:
+        return proc.cwd(self.pid)
+
+    def fd_path(self, fd: int) -> str:
+        return proc.fd_path(self.pid, fd)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessEvent:
+    """A change in the traced tree.
+
+    ``kind``: ``fork``/``vfork``/``clone`` (``child`` is the new tid), ``exec``,
+    ``exit`` (``status`` is the raw wait status), ``suspended`` (left stopped and
+    detached), ``detached``.
+    """
+
+    kind: str
+    pid: int
+    tid: int
+    child: int | None = None
+    status: int | None = None
+
+    @property
+    def exit_code(self) -> int | None:
+        """Shell-style code: the exit status, or 128 + the killing signal."""
+        if self.status is None:
+            return None
+        if os.WIFSIGNALED(self.status):
+            return 128 + os.WTERMSIG(self.status)
+        return os.WEXITSTATUS(self.status)
+
+
+class Consumer:
+    """Base consumer: lets every call run and ignores the rest; override what you need."""
+
+    def on_entry(self, call: Syscall) -> Decision | None:
+        return None
+
+    def on_exit(self, call: Syscall, retval: int) -> None:
+        """``retval`` is the raw return value: ``-errno`` on failure."""
+
+    def on_process_event(self, event: ProcessEvent) -> None:
+        pass
+
+    def on_rewrite_error(self, call: Syscall, error: OSError) -> None:
+        """A REWRITE could not be placed; the call was failed with EFAULT instead."""

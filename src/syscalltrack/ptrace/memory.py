@@ -1,0 +1,197 @@
+"""Reading and writing a tracee's memory.
+
+``process_vm_readv``/``writev`` first (one syscall, no page-cache games), then
+``/proc/PID/mem``, then word-by-word PEEKDATA/POKEDATA, so that a kernel or a sandbox
+refusing one route still leaves another.  An address the tracee itself could not read
+raises :class:`MemoryAccessError`, which carries the address so a formatter can print it
+instead of the string.
+"""
+
+import ctypes
+import errno
+import os
+
+from syscalltrack.ptrace import sys as pt
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+RED_ZONE = 128  # x86_64 SysV: bytes below rsp a leaf function may use without moving rsp
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+for _fn in (_libc.process_vm_readv, _libc.process_vm_writev):
+    _fn.argtypes = [ctypes.c_int, ctypes.POINTER(_Iovec), ctypes.c_ulong,
+                    ctypes.POINTER(_Iovec), ctypes.c_ulong, ctypes.c_ulong]
+    _fn.restype = ctypes.c_ssize_t
+
+# Errors meaning "this route is closed here", as opposed to "this address is bad".
+_ROUTE_CLOSED = {errno.ENOSYS, errno.EPERM, errno.EACCES}
+
+
+class MemoryAccessError(OSError):
+    """Tracee memory at ``address`` could not be read or written."""
+
+    def __init__(self, pid: int, address: int, err: int = errno.EFAULT):
+        super().__init__(err, f"cannot access memory of {pid} at {address:#x}")
+        self.pid = pid
+        self.address = address
+
+
+class TraceeMemory:
+    """Memory of one process (any of its thread ids will do); reuses one scratch buffer."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self._scratch = ctypes.create_string_buffer(PAGE_SIZE)
+        self._local = _Iovec()
+        self._remote = _Iovec()
+        self._vm_ok = True
+
+    # ------------------------------------------------------------ reading
+
+    def read(self, addr: int, size: int) -> bytes:
+        """Exactly ``size`` bytes at ``addr`` or MemoryAccessError."""
+        if size == 0:
+            return b""
+        buf = self._scratch if size <= PAGE_SIZE else ctypes.create_string_buffer(size)
+        got = self._readv(addr, buf, size) if self._vm_ok else -1
+        if got == size:
+            return buf.raw[:size]
+        if got < 0:
+            data = self._read_fallback(addr, size)
+            if data is not None:
+                return data
+        raise MemoryAccessError(self.pid, addr + max(got, 0))
+
+    def read_string(self, addr: int, limit: int = 4096) -> tuple[bytes, bool]:
+        """The NUL-terminated string at ``addr`` and whether it was cut at ``limit``.
+
+        Reads page by page so a short string at the very end of a mapping is still
+        readable even though the bytes after it are not.
+        """
+        if addr == 0:
+            raise MemoryAccessError(self.pid, 0)
+        parts = []
+        total = 0
+        while total < limit:
+            chunk = min(PAGE_SIZE - (addr % PAGE_SIZE), limit - total)
+            data = self.read(addr, chunk)
+            nul = data.find(b"\0")
+            if nul >= 0:
+                parts.append(data[:nul])
+                return b"".join(parts), False
+            parts.append(data)
+            total += chunk
+            addr += chunk
+        return b"".join(parts), True
+
+    def read_pointer(self, addr: int, size: int = 8) -> int:
+        return int.from_bytes(self.read(addr, size), "little")
+
+    def read_string_array(self, addr: int, max_items: int = 4096, limit: int = 4096,
+                          pointer_size: int = 8) -> tuple[list[bytes], bool]:
+        """A NULL-terminated array of string pointers (argv, envp); True if cut short."""
+        out = []
+        for i in range(max_items):
+            ptr = self.read_pointer(addr + i * pointer_size, pointer_size)
+            if ptr == 0:
+                return out, False
+            out.append(self.read_string(ptr, limit)[0])
+        return out, True
+
+    def _readv(self, addr: int, buf, size: int) -> int:
+        """Bytes read by process_vm_readv, or -1 if that route is closed here."""
+        self._local.base, self._local.len = ctypes.addressof(buf), size
+        self._remote.base, self._remote.len = addr, size
+        got = _libc.process_vm_readv(self.pid, self._local, 1, self._remote, 1, 0)
+        if got >= 0:
+            return got
+        err = ctypes.get_errno()
+        if err in _ROUTE_CLOSED:
+            self._vm_ok = False
+            return -1
+        if err == errno.ESRCH:
+            raise MemoryAccessError(self.pid, addr, errno.ESRCH)
+        return 0
+
+    def _read_fallback(self, addr: int, size: int) -> bytes | None:
+        try:
+            fd = os.open(f"/proc/{self.pid}/mem", os.O_RDONLY)
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            try:
+                data = os.pread(fd, size, addr)
+                if len(data) == size:
+                    return data
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        return self._peek(addr, size)
+
+    def _peek(self, addr: int, size: int) -> bytes | None:
+        start = addr & ~7
+        words = []
+        try:
+            for a in range(start, addr + size, 8):
+                words.append(pt.peekdata(self.pid, a).to_bytes(8, "little"))
+        except pt.PtraceError:
+            return None
+        off = addr - start
+        return b"".join(words)[off:off + size]
+
+    # ------------------------------------------------------------ writing
+
+    def write(self, addr: int, data: bytes) -> None:
+        """Write ``data`` at ``addr`` (the tracee must be stopped for this to be meaningful)."""
+        buf = ctypes.create_string_buffer(data, len(data))
+        local = _Iovec(ctypes.addressof(buf), len(data))
+        remote = _Iovec(addr, len(data))
+        got = _libc.process_vm_writev(self.pid, local, 1, remote, 1, 0)
+        if got == len(data):
+            return
+        if got < 0 and ctypes.get_errno() not in _ROUTE_CLOSED:
+            raise MemoryAccessError(self.pid, addr, ctypes.get_errno())
+        try:
+            fd = os.open(f"/proc/{self.pid}/mem", os.O_WRONLY)
+            try:
+                if os.pwrite(fd, data, addr) == len(data):
+                    return
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+        self._poke(addr, data)
+
+    def _poke(self, addr: int, data: bytes) -> None:
+        start = addr & ~7
+        end = (addr + len(data) + 7) & ~7
+        try:
+            old = b"".join(pt.peekdata(self.pid, a).to_bytes(8, "little")
+                           for a in range(start, end, 8))
+            new = old[:addr - start] + data + old[addr - start + len(data):]
+            for i in range(0, len(new), 8):
+                pt.pokedata(self.pid, start + i, int.from_bytes(new[i:i + 8], "little"))
+        except pt.PtraceError as exc:
+            raise MemoryAccessError(self.pid, addr, exc.errno) from None
+
+    def place_below_stack(self, sp: int, data: bytes) -> int:
+        """Copy ``data`` under the stack pointer of a thread stopped in a syscall.
+
+        Why this is safe for the duration of the call: below ``sp - RED_ZONE`` the ABI
+        promises nothing live (the 128-byte red zone under ``sp`` may hold a leaf
+        function's locals, so we skip it); the thread is inside the kernel, so it cannot
+        push anything there until the call returns; signal frames for this thread are
+        only built once the call has returned.  Other threads never use this stack.
+        The caveat: a call that is interrupted and restarted after a signal handler ran
+        re-reads the argument after the handler's frame may have overwritten the copy.
+        Returns the address, 16-byte aligned.
+        """
+        addr = (sp - RED_ZONE - len(data)) & ~15
+        self.write(addr, data)
+        return addr

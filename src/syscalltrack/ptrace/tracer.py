@@ -1,0 +1,605 @@
+"""The tracer: owns a tree of tracees, runs the wait loop, carries out decisions.
+
+Two modes per tracee.  *seccomp*: the process was spawned under our filter; only the
+calls the filter names stop it (``PTRACE_EVENT_SECCOMP``), and it is restarted with
+``PTRACE_CONT`` unless the consumer wants the call's exit.  *syscall*: the process was
+attached (it has no filter of ours) or spawned without a policy; it stops at every
+entry and exit (``PTRACE_SYSCALL``), and an optional policy is evaluated in Python.
+
+Invariant: after :meth:`Tracer.run` or :meth:`Tracer.close` no process is left stopped
+or traced by us; spawned processes are killed (``EXITKILL`` covers our own death),
+attached ones are detached and keep running.
+"""
+
+import contextlib
+import ctypes
+import errno as _errno
+import os
+import shutil
+import signal
+import threading
+from collections.abc import Mapping, Sequence
+
+from syscalltrack.ptrace import proc
+from syscalltrack.ptrace import sys as pt
+from syscalltrack.ptrace.events import (
+    CONTINUE,
+    Action,
+    Consumer,
+    Decision,
+    ProcessEvent,
+    Syscall,
+)
+from syscalltrack.ptrace.memory import MemoryAccessError, TraceeMemory
+from syscalltrack.ptrace.seccomp import (
+    RET_ACTION_MASK,
+    RET_ALLOW,
+    RET_ERRNO,
+    RET_KILL_PROCESS,
+    RET_KILL_THREAD,
+    Policy,
+)
+
+_WALL = 0x40000000
+_SYSCALL_TRAP = signal.SIGTRAP | 0x80
+_STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+_U64 = 0xFFFFFFFFFFFFFFFF
+_NR_EXECVE = 59
+_NR_EXECVEAT = 322
+
+_COMMON = (pt.O_TRACESYSGOOD | pt.O_TRACEFORK | pt.O_TRACEVFORK | pt.O_TRACECLONE
+           | pt.O_TRACEEXEC)
+SPAWN_OPTIONS = _COMMON | pt.O_TRACESECCOMP | pt.O_EXITKILL
+# Attached processes must outlive us, so no EXITKILL; they have no filter of ours.
+ATTACH_OPTIONS = _COMMON
+
+_EVENT_KINDS = {pt.EVENT_FORK: "fork", pt.EVENT_VFORK: "vfork", pt.EVENT_CLONE: "clone"}
+
+
+class SpawnError(OSError):
+    """The command could not be started (the errno is the one exec or setup failed with)."""
+
+
+class _Tracee:
+    """Per-thread state.  ``detach`` is None, or the signal to leave it with at its next stop."""
+
+    __slots__ = ("detach", "doomed", "force_ret", "memory", "owned", "pending", "policy",
+                 "pre_exec", "rewind", "started", "syscall_mode", "tgid", "tid")
+
+    def __init__(self, tid: int, tgid: int, syscall_mode: bool, owned: bool,
+                 policy: Policy | None, started: bool):
+        self.tid = tid
+        self.tgid = tgid
+        self.syscall_mode = syscall_mode
+        self.owned = owned
+        self.policy = policy
+        self.started = started
+        self.pending: Syscall | None = None  # call whose exit the consumer wants
+        self.force_ret: int | None = None  # return value to impose at the exit stop
+        self.pre_exec = False  # spawned child still running our setup code
+        self.detach: int | None = None
+        self.rewind = False  # on detach at an entry, back up so the call runs later
+        self.doomed = False  # killed; just let it die
+        self.memory = TraceeMemory(tid)
+
+
+class Tracer:
+    """Traces spawned and attached processes for one :class:`Consumer`.
+
+    Use as a context manager (or call :meth:`close`) so nothing is left traced when
+    the caller fails.
+    """
+
+    def __init__(self, consumer: Consumer | None = None):
+        self.consumer = consumer or Consumer()
+        self._tracees: dict[int, _Tracee] = {}
+        self._orphans: dict[int, int] = {}  # tid → wait status, stopped before its parent's event
+        self._main_pid: int | None = None
+        self._spawned: set[int] = set()  # every process of the trees we started
+        self.exit_code = 0
+        self.suspended: list[int] = []
+        self._stop_signal = 0
+        self._info = ctypes.create_string_buffer(pt.SYSCALL_INFO_SIZE)
+        self._regs = pt.UserRegs()
+
+    def __enter__(self) -> "Tracer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def tracees(self) -> list[int]:
+        return sorted(self._tracees)
+
+    # ------------------------------------------------------------ starting
+
+    def spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
+              cwd: str | None = None, seccomp_policy: Policy | None = None) -> int:
+        """Start ``argv`` traced; returns its pid once it has exec'd.
+
+        With a policy the child installs its compiled filter just before exec (seccomp
+        mode); without one it is traced at every call (syscall mode).  Callbacks for the
+        exec call itself run inside this method.  Raises SpawnError if exec fails.
+        """
+        env = dict(os.environ if env is None else env)
+        path = argv[0]
+        if "/" not in path:
+            found = shutil.which(path, path=env.get("PATH", os.defpath))
+            if found is None:
+                raise SpawnError(_errno.ENOENT, f"{path}: command not found", path)
+            path = found
+        filt = seccomp_policy.compile() if seccomp_policy is not None else None
+        go_r, go_w = os.pipe()
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            _child(go_r, go_w, err_r, err_w, path, list(argv), env, cwd, filt)
+        os.close(go_r)
+        os.close(err_w)
+        try:
+            try:
+                pt.seize(pid, SPAWN_OPTIONS)
+            except OSError:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise
+            t = _Tracee(pid, pid, filt is None, True, None, True)
+            t.pre_exec = True
+            self._tracees[pid] = t
+            self._spawned.add(pid)
+            if self._main_pid is None:
+                self._main_pid = pid
+            if t.syscall_mode:
+                pt.interrupt(pid)  # a first stop, to restart it with PTRACE_SYSCALL
+            os.write(go_w, b"g")
+            os.close(go_w)
+            go_w = -1
+            while pid in self._tracees and self._tracees[pid].pre_exec:
+                wpid, status = os.waitpid(pid, _WALL)
+                self._handle(wpid, status)
+            if pid not in self._tracees or self._tracees[pid].pre_exec:
+                if self._main_pid == pid:
+                    self._main_pid = None
+                raise _spawn_error(os.read(err_r, 512), path)
+        finally:
+            if go_w >= 0:
+                os.close(go_w)
+            os.close(err_r)
+        return pid
+
+    def attach(self, pid: int, policy: Policy | None = None) -> list[int]:
+        """Seize ``pid`` and all its threads (re-scanning until no new one appears).
+
+        The process keeps running; it is traced in syscall mode, and ``policy`` (if
+        given) decides in Python which calls reach the consumer.  Returns the tids.
+        """
+        attached: list[int] = []
+        while True:
+            try:
+                tids = [t for t in proc.threads(pid) if t not in self._tracees]
+            except FileNotFoundError:
+                raise ProcessLookupError(_errno.ESRCH, f"no process {pid}") from None
+            new = False
+            for tid in tids:
+                try:
+                    pt.seize(tid, ATTACH_OPTIONS)
+                except pt.PtraceError as exc:
+                    if exc.errno == _errno.ESRCH:
+                        continue  # exited meanwhile
+                    if exc.errno == _errno.EPERM and attached and _traced_by_us(tid):
+                        continue  # auto-attached by a thread we already hold
+                    raise
+                self._tracees[tid] = _Tracee(tid, pid, True, False, policy, True)
+                attached.append(tid)
+                pt.interrupt(tid)
+                new = True
+            if not new:
+                return attached
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, handle_signals: bool = True) -> int:
+        """Trace until no tracee is left; returns the first spawned command's exit code.
+
+        With ``handle_signals`` (main thread only) SIGINT/SIGTERM end tracing cleanly:
+        spawned processes are killed, attached ones detached; returns 128 + signal.
+        """
+        old = {}
+        if handle_signals and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old[sig] = signal.signal(sig, self._on_signal)
+        try:
+            while self._tracees or self._orphans:
+                if self._stop_signal:
+                    break
+                try:
+                    pid, status = os.waitpid(-1, _WALL)
+                except ChildProcessError:
+                    break
+                self._handle(pid, status)
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+            self.close()
+        if self._stop_signal:
+            return 128 + self._stop_signal
+        return self.exit_code
+
+    def _on_signal(self, sig: int, frame) -> None:
+        """Record the request and make waitpid return by interrupting the tracees."""
+        self._stop_signal = sig
+        for tid in list(self._tracees):
+            with contextlib.suppress(OSError):
+                pt.interrupt(tid)
+
+    def close(self) -> None:
+        """Kill what we spawned, detach what we attached, and reap until nothing is ours."""
+        for t in list(self._tracees.values()):
+            if t.owned:
+                t.doomed = True
+                _kill(t.tgid)
+            elif t.detach is None:
+                t.detach = 0
+                try:
+                    pt.interrupt(t.tid)
+                except OSError:
+                    self._tracees.pop(t.tid, None)
+        while self._tracees:
+            try:
+                pid, status = os.waitpid(-1, _WALL)
+            except ChildProcessError:
+                self._tracees.clear()
+                break
+            self._handle(pid, status)
+        for tid in list(self._orphans):
+            self._adopt_orphan(tid, None)
+
+    # ------------------------------------------------------------ stops
+
+    def _handle(self, pid: int, status: int) -> None:
+        t = self._tracees.get(pid)
+        if not os.WIFSTOPPED(status):
+            self._exited(pid, t, status)
+            return
+        if t is None:
+            self._orphans[pid] = status
+            return
+        sig = (status >> 8) & 0xFF
+        event = status >> 16
+        if t.detach is not None:
+            self._detach_at_stop(t, sig, event)
+        elif t.doomed:
+            self._resume(t)
+        elif sig == _SYSCALL_TRAP:
+            self._syscall_stop(t)
+        elif event == pt.EVENT_SECCOMP:
+            self._entry(t, "seccomp")
+        elif event:
+            self._event_stop(t, event, sig)
+        else:
+            self._resume(t, sig)  # signal-delivery stop: pass the signal on
+
+    def _resume(self, t: _Tracee, sig: int = 0) -> None:
+        try:
+            if t.syscall_mode or t.pending is not None or t.force_ret is not None:
+                pt.syscall(t.tid, sig)
+            else:
+                pt.cont(t.tid, sig)
+        except pt.PtraceError as exc:
+            if exc.errno != _errno.ESRCH:
+                raise
+
+    def _read_call(self, t: _Tracee, stage: str) -> Syscall:
+        _op, _, _, arch, ip, sp, nr, *args = pt.SYSCALL_INFO_HEAD.unpack_from(self._info)
+        if arch == pt.AUDIT_ARCH_X86_64:
+            if nr & pt.X32_SYSCALL_BIT and nr < 0x80000000:
+                abi, nr = "x32", nr & ~pt.X32_SYSCALL_BIT
+            else:
+                abi = "x86_64"
+        elif arch == pt.AUDIT_ARCH_I386:
+            abi = "i386"
+            args = [a & 0xFFFFFFFF for a in args]
+        else:
+            abi = hex(arch)
+        return Syscall(t.tgid, t.tid, abi, arch, nr, tuple(args), ip, sp, stage, t.memory)
+
+    def _syscall_stop(self, t: _Tracee) -> None:
+        try:
+            pt.get_syscall_info(t.tid, self._info)
+        except pt.PtraceError as exc:
+            if exc.errno == _errno.ESRCH:
+                return
+            raise
+        op = self._info.raw[0]
+        if op == pt.OP_EXIT:
+            self._exit(t)
+        elif op == pt.OP_ENTRY and t.syscall_mode:
+            self._entry(t, "entry", have_info=True)
+        else:
+            self._resume(t)
+
+    def _exit(self, t: _Tracee) -> None:
+        if t.force_ret is not None:
+            rval = t.force_ret
+            t.force_ret = None
+            self._set_return(t, rval)
+        else:
+            rval = pt.SYSCALL_INFO_EXIT.unpack_from(self._info, pt.SYSCALL_INFO_EXIT_OFFSET)[0]
+        call, t.pending = t.pending, None
+        if call is not None:
+            self.consumer.on_exit(call, rval)
+        self._resume(t)
+
+    def _entry(self, t: _Tracee, stage: str, have_info: bool = False) -> None:
+        if not have_info:
+            try:
+                pt.get_syscall_info(t.tid, self._info)
+            except pt.PtraceError as exc:
+                if exc.errno == _errno.ESRCH:
+                    return
+                raise
+        call = self._read_call(t, stage)
+        if t.pre_exec and not (
+                call.abi == "x86_64" and call.nr in (_NR_EXECVE, _NR_EXECVEAT)):
+            self._resume(t)  # our own setup code between fork and exec
+            return
+        if t.policy is not None:
+            verdict = t.policy.decide(call.abi, call.nr, call.args)
+            if verdict == RET_ALLOW:
+                self._resume(t)
+                return
+            if verdict & RET_ACTION_MASK == RET_ERRNO:
+                self._apply(t, call, Decision.fail(verdict & 0xFFFF))
+                return
+            if verdict in (RET_KILL_PROCESS, RET_KILL_THREAD):
+                self._apply(t, call, Decision.kill())
+                return
+        self._apply(t, call, self.consumer.on_entry(call) or CONTINUE)
+
+    def _apply(self, t: _Tracee, call: Syscall, d: Decision) -> None:
+        action = d.action
+        if action is Action.CONTINUE:
+            if d.rewrite and not self._rewrite(t, call, d.rewrite):
+                self._fail(t, _errno.EFAULT)
+        elif action is Action.FAIL:
+            self._fail(t, d.errno)
+        elif action is Action.KILL:
+            self._skip_call(t)
+            _kill(t.tgid)
+            t.doomed = True
+            return  # SIGKILL wakes it; nothing to restart
+        else:
+            self._suspend(t)
+            return
+        if d.want_exit:
+            t.pending = call
+        self._resume(t)
+
+    # ------------------------------------------------------------ register surgery
+
+    def _fail(self, t: _Tracee, err: int) -> None:
+        """Skip the call (orig_rax = -1) with rax = -err: one stop is enough at seccomp."""
+        r = self._regs
+        pt.getregs(t.tid, r)
+        r.orig_rax = _U64
+        r.rax = -err & _U64
+        pt.setregs(t.tid, r)
+        if t.syscall_mode:
+            t.force_ret = -err  # an entry stop's exit path may reset rax: impose it again
+
+    def _skip_call(self, t: _Tracee) -> None:
+        try:
+            r = self._regs
+            pt.getregs(t.tid, r)
+            r.orig_rax = _U64
+            pt.setregs(t.tid, r)
+        except pt.PtraceError:
+            pass
+
+    def _set_return(self, t: _Tracee, rval: int) -> None:
+        r = self._regs
+        pt.getregs(t.tid, r)
+        r.rax = rval & _U64
+        pt.setregs(t.tid, r)
+
+    def _rewrite(self, t: _Tracee, call: Syscall, changes: Mapping[int, int | bytes]) -> bool:
+        r = self._regs
+        pt.getregs(t.tid, r)
+        names = pt.ARG_REGS_I386 if call.abi == "i386" else pt.ARG_REGS_X86_64
+        sp = r.rsp
+        try:
+            for index, value in sorted(changes.items()):
+                if isinstance(value, bytes):
+                    data = value if value.endswith(b"\0") else value + b"\0"
+                    value = t.memory.place_below_stack(sp, data)
+                    sp = value  # a second string goes below the first
+                    if call.abi == "i386" and value > 0xFFFFFFFF:
+                        raise MemoryAccessError(t.tid, value, _errno.EFAULT)
+                setattr(r, names[index], value & _U64)
+        except OSError as exc:
+            self.consumer.on_rewrite_error(call, exc)
+            return False
+        pt.setregs(t.tid, r)
+        return True
+
+    def _rewind(self, t: _Tracee) -> None:
+        """Undo the call in progress: skip it now and point rip back at the syscall insn.
+
+        Like the kernel's own restart: ``syscall`` and ``int $0x80`` are both 2 bytes.
+        """
+        r = self._regs
+        pt.getregs(t.tid, r)
+        r.rax = r.orig_rax
+        r.orig_rax = _U64
+        r.rip -= 2
+        pt.setregs(t.tid, r)
+
+    # ------------------------------------------------------------ suspend / detach
+
+    def _suspend(self, t: _Tracee) -> None:
+        """Leave the whole process stopped before this call, and not traced.
+
+        SIGSTOP is queued with kill() rather than passed to PTRACE_DETACH, which drops
+        it at a seccomp stop.  Once resumed without a tracer, calls our filter traces
+        fail with ENOSYS (a debugger attaching as tracer lets them run).
+        """
+        self._rewind(t)
+        _kill(t.tgid, signal.SIGSTOP)
+        self._detach(t, 0)
+        self.suspended.append(t.tgid)
+        self.consumer.on_process_event(ProcessEvent("suspended", t.tgid, t.tid))
+        for other in list(self._tracees.values()):
+            if other.tgid == t.tgid:
+                other.detach = 0
+                other.rewind = True
+                with contextlib.suppress(OSError):
+                    pt.interrupt(other.tid)
+
+    def _detach_at_stop(self, t: _Tracee, sig: int, event: int) -> None:
+        if t.rewind and (event == pt.EVENT_SECCOMP or sig == _SYSCALL_TRAP):
+            try:
+                pt.get_syscall_info(t.tid, self._info)
+                if self._info.raw[0] in (pt.OP_ENTRY, pt.OP_SECCOMP):
+                    self._rewind(t)
+            except pt.PtraceError:
+                pass
+        # At a signal-delivery stop, pass the signal on rather than lose it.
+        self._detach(t, sig if event == 0 and sig != _SYSCALL_TRAP else t.detach)
+        if not t.rewind:
+            self.consumer.on_process_event(ProcessEvent("detached", t.tgid, t.tid))
+
+    def _detach(self, t: _Tracee, sig: int) -> None:
+        try:
+            pt.detach(t.tid, sig)
+        except pt.PtraceError as exc:
+            if exc.errno != _errno.ESRCH:
+                raise
+        self._tracees.pop(t.tid, None)
+
+    # ------------------------------------------------------------ events
+
+    def _event_stop(self, t: _Tracee, event: int, sig: int) -> None:
+        if event in _EVENT_KINDS:
+            child = pt.geteventmsg(t.tid)
+            tgid = child
+            if event == pt.EVENT_CLONE:
+                try:
+                    tgid = proc.tgid(child)
+                except (OSError, KeyError, ValueError):
+                    tgid = child
+            new = _Tracee(child, tgid, t.syscall_mode, t.owned, t.policy, False)
+            if t.owned:
+                self._spawned.add(tgid)
+            self._tracees[child] = new
+            self.consumer.on_process_event(
+                ProcessEvent(_EVENT_KINDS[event], t.tgid, t.tid, child=child))
+            if child in self._orphans:
+                self._handle(child, self._orphans.pop(child))
+        elif event == pt.EVENT_EXEC:
+            former = pt.geteventmsg(t.tid)
+            if former != t.tid:
+                # A non-leader thread exec'd and took over the leader's tid.
+                old = self._tracees.pop(former, None)
+                if old is not None:
+                    t.pending, t.force_ret = old.pending, old.force_ret
+            t.pre_exec = False
+            t.tgid = t.tid
+            self.consumer.on_process_event(ProcessEvent("exec", t.tid, t.tid))
+        elif event == pt.EVENT_STOP:
+            if not t.started:
+                t.started = True  # the first stop of an auto-attached child
+            elif sig in _STOP_SIGNALS:
+                try:
+                    pt.listen(t.tid)  # group-stop: stay stopped, but tell us about SIGCONT
+                except pt.PtraceError as exc:
+                    if exc.errno != _errno.ESRCH:
+                        raise
+                return
+        self._resume(t)
+
+    def _exited(self, pid: int, t: _Tracee | None, status: int) -> None:
+        if t is None:
+            return
+        del self._tracees[pid]
+        if pid == self._main_pid:
+            self.exit_code = (128 + os.WTERMSIG(status) if os.WIFSIGNALED(status)
+                              else os.WEXITSTATUS(status))
+        if not t.pre_exec:
+            self.consumer.on_process_event(ProcessEvent("exit", t.tgid, pid, status=status))
+        for tid in list(self._orphans):
+            self._adopt_orphan(tid, t)
+
+    def _adopt_orphan(self, tid: int, dead: _Tracee | None) -> None:
+        """A stopped child whose parent's fork event will not come: take it over.
+
+        It inherits the settings of the tracee that just died (its likely parent); with
+        no such hint (closing), it is killed if its tree was spawned by us, else detached.
+        """
+        try:
+            parents = {proc.ppid(tid), proc.tgid(tid)}
+        except (OSError, KeyError, ValueError):
+            parents = set()
+        if dead is not None and any(p.tgid in parents for p in self._tracees.values()):
+            return  # the parent lives: its event is still to come
+        status = self._orphans.pop(tid)
+        if dead is None:
+            if parents & self._spawned:
+                _kill(tid)
+            with contextlib.suppress(pt.PtraceError):
+                pt.detach(tid, 0)
+            return
+        self._tracees[tid] = _Tracee(tid, tid, dead.syscall_mode, dead.owned, dead.policy,
+                                     False)
+        self._handle(tid, status)
+
+
+def _traced_by_us(tid: int) -> bool:
+    try:
+        return proc.tracer_pid(tid) == os.getpid()
+    except OSError:
+        return False
+
+
+def _kill(pid: int, sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _spawn_error(report: bytes, path: str) -> SpawnError:
+    """Turn the child's ``stage:errno`` report into an error naming the program."""
+    stage, _, num = report.decode(errors="replace").partition(":")
+    if not num.isdigit():
+        return SpawnError(_errno.ECHILD, f"{path}: child exited before exec", path)
+    err = int(num)
+    return SpawnError(err, f"{stage} {path}: {os.strerror(err)}", path)
+
+
+def _child(go_r, go_w, err_r, err_w, path, argv, env, cwd, filt) -> None:
+    """Runs in the forked child: wait to be seized, install the filter, exec.
+
+    Any failure is written to the CLOEXEC pipe as ``stage:errno`` and the child exits
+    127; a successful exec closes the pipe instead.
+    """
+    stage = "start"
+    try:
+        os.close(go_w)
+        os.close(err_r)
+        os.read(go_r, 1)
+        os.close(go_r)
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        if cwd is not None:
+            stage = "chdir"
+            os.chdir(cwd)
+        if filt is not None:
+            stage = "seccomp"
+            filt.install()
+        stage = "exec"
+        os.execve(path, argv, env)
+    except OSError as exc:
+        os.write(err_w, f"{stage}:{exc.errno}".encode())
+    except BaseException:
+        os.write(err_w, f"{stage}:".encode())
+    finally:
+        os._exit(127)
