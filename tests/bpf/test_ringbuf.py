@@ -1,12 +1,13 @@
 """Ring buffer consumer: discarded records, wrap-around, batch decoding."""
 
+import contextlib
 import os
 import struct
 
 import pytest
 
 from syscalltrack.bpf import tracefs
-from syscalltrack.bpf.asm import R0, R1, R2, R3, R6, R7, R10, Assembler
+from syscalltrack.bpf.asm import R0, R1, R2, R3, R6, R7, Assembler
 from syscalltrack.bpf.link import attach_tracepoint
 from syscalltrack.bpf.maps import Map, MapSpec, MapType
 from syscalltrack.bpf.prog import Program, ProgType
@@ -59,10 +60,8 @@ def traced_close():
 
 def close_range(first: int, count: int) -> None:
     for fd in range(first, first + count):
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
 
 
 def test_discarded_records_are_skipped_by_both_readers(traced_close):
@@ -89,7 +88,7 @@ def test_records_wrap_around_the_ring_many_times(traced_close):
 def test_read_fixed_refuses_a_mismatched_layout(traced_close):
     ring = traced_close
     close_range(BASE_FD, 2)
-    with pytest.raises(ValueError, match="16-byte record, expected 8|other than 8-byte"):
+    with pytest.raises(ValueError, match=r"16-byte record, expected 8|other than 8-byte"):
         ring.read_fixed(struct.Struct("<Q"))
 
 
