@@ -1,6 +1,8 @@
 """The assembler and disassembler, without a kernel."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from syscalltrack.bpf import asm
 from syscalltrack.bpf.asm import R0, R1, R2, R10, AsmError, Assembler
@@ -99,3 +101,35 @@ def test_unknown_helper_and_bad_size():
         asm.call("no_such_helper")
     with pytest.raises(AsmError, match="1, 2, 4 or 8"):
         asm.ldx(3, R1, R1, 0)
+
+
+_REGS = st.sampled_from(list(asm.Reg)[:10])
+_IMM = st.integers(asm.INT32_MIN, asm.INT32_MAX)
+_OPERAND = st.one_of(_REGS, _IMM)
+_ALU = sorted(n for n in dir(Assembler) if n.rstrip("_32") in
+              {"add", "sub", "mul", "div", "or", "and", "lsh", "rsh", "mod", "xor", "mov",
+               "arsh"})
+_JUMPS = sorted(n for n in dir(Assembler) if n.startswith("j") and n != "ja")
+_SIZES = st.sampled_from([1, 2, 4, 8])
+_OFF = st.integers(-(1 << 15), (1 << 15) - 1)
+
+_INSTRUCTION = st.one_of(
+    st.builds(lambda op, d, s: getattr(asm, op)(d, s), st.sampled_from(_ALU), _REGS, _OPERAND),
+    st.builds(lambda op, d, s, o: getattr(asm, op)(d, s, o), st.sampled_from(_JUMPS), _REGS,
+              _OPERAND, _OFF),
+    st.builds(asm.ldx, _SIZES, _REGS, _REGS, _OFF),
+    st.builds(asm.stx, _SIZES, _REGS, _OFF, _REGS),
+    st.builds(asm.st, _SIZES, _REGS, _OFF, _IMM),
+    st.builds(asm.ld_imm64, _REGS, st.integers(0, (1 << 64) - 1)),
+    st.builds(asm.call, st.sampled_from(sorted(asm.HELPERS))),
+    st.builds(asm.neg, _REGS), st.builds(asm.exit),
+)
+
+
+@given(st.lists(_INSTRUCTION, max_size=40))
+def test_any_program_survives_encode_decode_and_disassembles(insns):
+    code = asm.encode(insns)
+    assert asm.decode(code) == tuple(insns)
+    text = asm.disassemble(code)
+    assert "<opcode" not in text
+    assert text == asm.disassemble(insns)
