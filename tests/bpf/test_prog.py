@@ -76,3 +76,12 @@ def test_closed_program_refuses_use():
     prog.close()
     with pytest.raises(ValueError, match="closed"):
         prog.test_run(raw_tp_context(0))
+
+
+def test_socket_filter_test_run_takes_a_packet_and_repeat():
+    """skb->len (first u32 of the context) excludes the Ethernet header test_run pulls."""
+    insns = (asm.ldxw(R0, R1, 0), asm.exit())
+    with Program.load(ProgType.SOCKET_FILTER, insns) as prog:
+        result = prog.test_run(data=bytes(64), data_out_size=128, repeat=3)
+    assert result.retval == 64 - 14
+    assert result.data_out == bytes(64)

@@ -11,6 +11,14 @@ generated code can be built, compared and printed without a kernel::
     a.label("out")
     a.exit()
     print(disassemble(a.instructions()))
+
+Constructors (module functions, and methods of :class:`Assembler`): ALU64
+``add sub mul div or_ and_ lsh rsh mod xor mov arsh neg`` and their ALU32
+forms ``add32 ... arsh32 neg32``, ``bswap``; jumps ``jeq jne jgt jge jlt jle
+jsgt jsge jslt jsle jset`` plus ``...32`` forms and ``ja``; memory ``ldx stx
+st`` (size in bytes) with ``ldxdw/ldxw/ldxh/ldxb stxdw/...`` shorthands and
+``atomic_add``; ``ld_imm64``, ``ld_map_fd``, ``call`` (helper name or id),
+``exit``. The ALU and jump families are generated from the opcode tables.
 """
 
 from __future__ import annotations
