@@ -365,6 +365,9 @@ def _abi_conditions(rule: ErrnoRule) -> tuple[ArgCondition, ...]:
     return tuple(ArgCondition(c.index, c.op, c.value, c.signed, 32) for c in rule.conditions)
 
 
+Target = int | tuple[list[ErrnoRule], int]
+
+
 class _Builder:
     """Lays out: arch dispatch → per-ABI number search → per-number rule blocks → returns."""
 
@@ -373,7 +376,6 @@ class _Builder:
     def __init__(self, policy: Policy):
         self.p = policy
         self.items: list[Item] = []
-        self.blocks: list[Item] = []
         self.rets: dict[int, str] = {}
         self.labels = itertools.count()
 
@@ -403,7 +405,7 @@ class _Builder:
         self.abi("x32", X32_SYSCALL_BIT)
         e += [Label(i386), Stmt(LD_W_ABS, 0)]
         self.abi("i386", 0)
-        return [*e, *self.blocks,
+        return [*e,
                 *itertools.chain.from_iterable(
                     (Label(name), Stmt(RET_K, value)) for value, name in self.rets.items())]
 
@@ -414,21 +416,31 @@ class _Builder:
         for r in self.p.errno_rules:
             if r.abi == abi:
                 rules.setdefault(r.nr, []).append(r)
-        targets = {}
+        targets: dict[int, Target] = {}
         for nr in sorted(traced | rules.keys()):
             end = RET_TRACE if nr in traced else default
             if nr in rules:
-                targets[nr + bias] = self.rule_block(rules[nr], end)
+                targets[nr + bias] = (rules[nr], end)
             elif end != default:
-                targets[nr + bias] = self.ret(end)
+                targets[nr + bias] = end
         self.search(sorted(targets.items()), self.ret(default))
 
-    def search(self, entries: list[tuple[int, str]], miss: str) -> None:
-        """Binary search on A (the number) down to short linear runs of compares."""
+    def search(self, entries: list[tuple[int, Target]], miss: str) -> None:
+        """Binary search on A (the number) down to short linear runs of compares.
+
+        A target is a return value, or (rules, return value when none matches).
+        """
         e = self.items
         if len(entries) <= self.LINEAR:
             for nr, target in entries:
-                e.append(Jump(JEQ, nr, target, None))
+                # The number's code sits right after its compare: no far branches.
+                skip = self.label("skip")
+                e.append(Jump(JEQ, nr, None, skip))
+                if isinstance(target, int):
+                    e.append(Stmt(RET_K, target))
+                else:
+                    self.rule_block(*target)
+                e.append(Label(skip))
             e.append(Jump(JA, 0, miss))
             return
         mid = len(entries) // 2
@@ -438,10 +450,8 @@ class _Builder:
         e.append(Label(upper))
         self.search(entries[mid:], miss)
 
-    def rule_block(self, rules: list[ErrnoRule], end: int) -> str:
-        start = self.label("nr")
-        b = self.blocks
-        b.append(Label(start))
+    def rule_block(self, rules: list[ErrnoRule], end: int) -> None:
+        b = self.items
         for rule in rules:
             nxt = self.label("next")
             for cond in _abi_conditions(rule):
@@ -449,8 +459,7 @@ class _Builder:
                 self.condition(cond, ok, nxt)
                 b.append(Label(ok))
             b += [Stmt(RET_K, ret_errno(rule.errno)), Label(nxt)]
-        b.append(Jump(JA, 0, self.ret(end)))
-        return start
+        b.append(Stmt(RET_K, end))
 
     def condition(self, c: ArgCondition, t: str, f: str) -> None:
         """Branch to ``t`` if ``c`` holds else ``f``, comparing 32-bit halves, high first."""
@@ -459,7 +468,7 @@ class _Builder:
         if c.op in ("<", "<="):
             flip = ">=" if c.op == "<" else ">"
             return self.condition(ArgCondition(c.index, flip, c.value, c.signed, c.bits), f, t)
-        b = self.blocks
+        b = self.items
         lo_off = 16 + 8 * c.index
         v = c.value & _U64
         vlo, vhi = v & 0xFFFFFFFF, v >> 32

@@ -99,6 +99,7 @@ class Tracer:
         self.exit_code = 0
         self.suspended: list[int] = []
         self._stop_signal = 0
+        self._stop_requested = False
         self._info = ctypes.create_string_buffer(pt.SYSCALL_INFO_SIZE)
         self._regs = pt.UserRegs()
 
@@ -115,11 +116,13 @@ class Tracer:
     # ------------------------------------------------------------ starting
 
     def spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
-              cwd: str | None = None, seccomp_policy: Policy | None = None) -> int:
+              cwd: str | None = None, seccomp_policy: Policy | None = None,
+              stdout: int | None = None, stderr: int | None = None) -> int:
         """Start ``argv`` traced; returns its pid once it has exec'd.
 
         With a policy the child installs its compiled filter just before exec (seccomp
-        mode); without one it is traced at every call (syscall mode).  Callbacks for the
+        mode); without one it is traced at every call (syscall mode).  ``stdout`` and
+        ``stderr`` are file descriptors to give the command instead of ours.  Callbacks for the
         exec call itself run inside this method.  Raises SpawnError if exec fails.
         """
         env = dict(os.environ if env is None else env)
@@ -134,7 +137,8 @@ class Tracer:
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
-            _child(go_r, go_w, err_r, err_w, path, list(argv), env, cwd, filt)
+            _child(go_r, go_w, err_r, err_w, path, list(argv), env, cwd, filt,
+                   {1: stdout, 2: stderr})
         os.close(go_r)
         os.close(err_w)
         try:
@@ -211,7 +215,7 @@ class Tracer:
                 old[sig] = signal.signal(sig, self._on_signal)
         try:
             while self._tracees or self._orphans:
-                if self._stop_signal:
+                if self._stop_requested:
                     break
                 try:
                     pid, status = os.waitpid(-1, _WALL)
@@ -226,12 +230,19 @@ class Tracer:
             return 128 + self._stop_signal
         return self.exit_code
 
-    def _on_signal(self, sig: int, frame) -> None:
-        """Record the request and make waitpid return by interrupting the tracees."""
-        self._stop_signal = sig
+    def stop(self) -> None:
+        """End :meth:`run` at the next stop: safe from a callback or a signal handler.
+
+        Tracees are interrupted so that a blocked ``waitpid`` returns.
+        """
+        self._stop_requested = True
         for tid in list(self._tracees):
             with contextlib.suppress(OSError):
                 pt.interrupt(tid)
+
+    def _on_signal(self, sig: int, frame) -> None:
+        self._stop_signal = sig
+        self.stop()
 
     def close(self) -> None:
         """Kill what we spawned, detach what we attached, and reap until nothing is ours."""
@@ -575,7 +586,7 @@ def _spawn_error(report: bytes, path: str) -> SpawnError:
     return SpawnError(err, f"{stage} {path}: {os.strerror(err)}", path)
 
 
-def _child(go_r, go_w, err_r, err_w, path, argv, env, cwd, filt) -> None:
+def _child(go_r, go_w, err_r, err_w, path, argv, env, cwd, filt, fds) -> None:
     """Runs in the forked child: wait to be seized, install the filter, exec.
 
     Any failure is written to the CLOEXEC pipe as ``stage:errno`` and the child exits
@@ -589,6 +600,10 @@ def _child(go_r, go_w, err_r, err_w, path, argv, env, cwd, filt) -> None:
         os.close(go_r)
         for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
+        stage = "dup2"
+        for target, fd in fds.items():
+            if fd is not None:
+                os.dup2(fd, target)
         if cwd is not None:
             stage = "chdir"
             os.chdir(cwd)

@@ -1,0 +1,113 @@
+"""Fixtures for the ptrace library tests: a compiled C helper and a recording consumer."""
+
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from syscalltrack.ptrace import sys as pt
+from syscalltrack.ptrace.events import Consumer
+from syscalltrack.ptrace.tracer import Tracer
+
+HERE = Path(__file__).parent
+
+
+def _ptrace_usable() -> str | None:
+    """None if this process may PTRACE_SEIZE its own child, else the reason."""
+    pid = os.fork()
+    if pid == 0:
+        signal.pause()
+        os._exit(0)
+    try:
+        pt.seize(pid, 0)
+        return None
+    except OSError as exc:
+        return f"PTRACE_SEIZE refused here: {exc}"
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+@pytest.fixture(scope="session")
+def helper(tmp_path_factory) -> str:
+    """The helper program, built once per session."""
+    reason = _ptrace_usable()
+    if reason:
+        pytest.skip(reason)
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the C test helper")
+    out = tmp_path_factory.mktemp("helper") / "helper"
+    subprocess.run(["gcc", "-O2", "-Wall", "-pthread", "-o", str(out), str(HERE / "helper.c")],
+                   check=True)
+    return str(out)
+
+
+class Recorder(Consumer):
+    """Keeps every call, exit and event; ``decide`` (if given) answers on_entry."""
+
+    def __init__(self, decide=None, probe=None):
+        self.decide = decide
+        self.probe = probe
+        self.calls = []
+        self.exits = []
+        self.events = []
+        self.probed = []
+
+    def on_entry(self, call):
+        self.calls.append(call)
+        if self.probe is not None:
+            self.probed.append(self.probe(call))
+        return self.decide(call) if self.decide else None
+
+    def on_exit(self, call, retval):
+        self.exits.append((call, retval))
+
+    def on_process_event(self, event):
+        self.events.append(event)
+
+
+def trace(argv, policy=None, decide=None, probe=None, cwd=None):
+    """Run ``argv`` under a tracer; returns (exit code, recorder, the command's stdout lines)."""
+    rec = Recorder(decide, probe)
+    r, w = os.pipe()
+    try:
+        with Tracer(rec) as tracer:
+            tracer.spawn(argv, seccomp_policy=policy, stdout=w, cwd=cwd)
+            os.close(w)
+            w = -1
+            code = tracer.run()
+        with os.fdopen(r) as f:
+            r = -1
+            lines = f.read().splitlines()
+    finally:
+        for fd in (r, w):
+            if fd >= 0:
+                os.close(fd)
+    return code, rec, lines
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
+    """Poll ``predicate``; the timeout is only a safety net against a hung test."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def status_field(pid: int, name: str) -> str | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return line.split(":", 1)[1].strip()
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ESRCH):
+            return None
+        raise
+    return None
