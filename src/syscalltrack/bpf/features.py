@@ -177,7 +177,7 @@ def have_helper(helper: str, program_type: str | None = None) -> Probe:
 
 
 def _attach(load: Callable[[], Program], attach: Callable[[Program], object]):
-    """Load then attach, closing both; the link is returned for its method name."""
+    """Load then attach; returns (link, program) for :func:`_try` to close in that order."""
     prog = load()
     try:
         link = attach(prog)

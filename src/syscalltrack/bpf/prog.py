@@ -26,7 +26,18 @@ from enum import IntEnum
 
 from . import asm
 from .maps import Map
-from .sys import FD, BpfError, Cmd, ProgInfo, ProgLoadAttr, TestRunAttr, bpf, obj_info, obj_name
+from .sys import (
+    FD,
+    BpfError,
+    Cmd,
+    ProgInfo,
+    ProgLoadAttr,
+    TestRunAttr,
+    addr,
+    bpf,
+    obj_info,
+    obj_name,
+)
 
 LOG_SIZE = 1 << 20
 MAX_RAW_TP_ARGS = 12
@@ -162,9 +173,9 @@ class Program(FD):
         data_buf = ctypes.create_string_buffer(data, len(data)) if data else None
         out_buf = ctypes.create_string_buffer(data_out_size) if data_out_size else None
         attr = TestRunAttr(prog_fd=self.fd, repeat=repeat,
-                           ctx_size_in=len(ctx), ctx_in=_addr(ctx_buf),
-                           data_size_in=len(data), data_in=_addr(data_buf),
-                           data_size_out=data_out_size, data_out=_addr(out_buf))
+                           ctx_size_in=len(ctx), ctx_in=addr(ctx_buf),
+                           data_size_in=len(data), data_in=addr(data_buf),
+                           data_size_out=data_out_size, data_out=addr(out_buf))
         bpf(Cmd.PROG_TEST_RUN, attr)
         out = out_buf.raw[:attr.data_size_out] if out_buf is not None else b""
         return TestRunResult(attr.retval, attr.duration, out)
@@ -172,7 +183,3 @@ class Program(FD):
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self.fd}"
         return f"<Program {self.name or '?'} {getattr(self.type, 'name', self.type)} {state}>"
-
-
-def _addr(buf) -> int:
-    return 0 if buf is None else ctypes.addressof(buf)

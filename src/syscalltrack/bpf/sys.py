@@ -55,7 +55,7 @@ class BpfError(OSError):
         return self.strerror
 
 
-def _u64(buf) -> int:
+def addr(buf) -> int:
     """Address of a ctypes buffer (or 0 for None), as the attr's u64 pointer."""
     return 0 if buf is None else ctypes.addressof(buf)
 
@@ -212,7 +212,7 @@ def perf_event_open(attr: ctypes.Structure, pid: int, cpu: int, group_fd: int = 
 
 def obj_info(fd: int, info: ctypes.Structure) -> ctypes.Structure:
     """Fill ``info`` (ProgInfo, MapInfo) for the object behind ``fd``."""
-    attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=_u64(info))
+    attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=addr(info))
     bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
     return info
 
