@@ -1,0 +1,243 @@
+"""The tracer against real processes: each test is one scenario of the sctrace engine."""
+
+import errno
+import os
+import signal
+
+import pytest
+from conftest import status_field, trace, wait_until
+
+from syscalltrack.ptrace.events import Decision
+from syscalltrack.ptrace.memory import MemoryAccessError
+from syscalltrack.ptrace.seccomp import RET_TRACE, ArgCondition, ErrnoRule, Policy, ret_errno
+from syscalltrack.ptrace.sys import AUDIT_ARCH_I386
+from syscalltrack.ptrace.tracer import SpawnError, Tracer
+
+NR_OPENAT, NR_UNLINK, NR_UNLINKAT, NR_GETPPID, NR_SETUID = 257, 87, 263, 110, 105
+I386_UNLINK = 10
+UNLINKS = Policy(trace={"x86_64": {NR_UNLINK}})
+
+
+def touch(path, text="x"):
+    path.write_text(text)
+    return str(path)
+
+
+def test_filter_stops_only_for_named_calls(helper, tmp_path):
+    a, b = touch(tmp_path / "a"), touch(tmp_path / "b")
+    code, rec, out = trace([helper, "unlink", a, "unlinkat", b, "getppid", "1000"], UNLINKS,
+                           probe=lambda c: c.read_string(0))
+    assert code == 0
+    assert [(c.nr, c.abi, c.stage) for c in rec.calls] == [(NR_UNLINK, "x86_64", "seccomp")]
+    assert rec.probed == [a.encode()]
+    assert out[:2] == [f"unlink {a} = 0 0", f"unlinkat {b} = 0 0"]
+
+
+def test_in_filter_errno_fails_calls_without_any_stop(helper, tmp_path):
+    a, b = touch(tmp_path / "a"), touch(tmp_path / "b")
+    at_fdcwd = ArgCondition(0, "==", -100 & 0xFFFFFFFF, signed=True, bits=32)
+    policy = Policy(errno_rules=[ErrnoRule("x86_64", NR_UNLINK, (), errno.EPERM),
+                                 ErrnoRule("x86_64", NR_UNLINKAT, (at_fdcwd,), errno.EACCES)])
+    code, rec, out = trace([helper, "unlink", a, "unlinkat", b], policy)
+    assert rec.calls == []
+    assert out == [f"unlink {a} = -1 {errno.EPERM}", f"unlinkat {b} = -1 {errno.EACCES}"]
+    assert os.path.exists(a) and os.path.exists(b)
+
+
+def test_fail_at_a_stop_returns_the_errno_and_skips_the_call(helper, tmp_path):
+    a = touch(tmp_path / "a")
+    code, rec, out = trace([helper, "unlink", a], UNLINKS,
+                           decide=lambda c: Decision.fail(errno.EACCES, want_exit=True))
+    assert out == [f"unlink {a} = -1 {errno.EACCES}"]
+    assert os.path.exists(a)
+    assert [r for _, r in rec.exits] == [-errno.EACCES]
+
+
+def test_fail_with_zero_pretends_success(helper, tmp_path):
+    a = touch(tmp_path / "a")
+    code, rec, out = trace([helper, "unlink", a], UNLINKS, decide=lambda c: Decision.fail(0))
+    assert out == [f"unlink {a} = 0 0"]
+    assert os.path.exists(a)
+
+
+def test_exit_is_reported_only_when_asked(helper, tmp_path):
+    a, b = touch(tmp_path / "a"), touch(tmp_path / "b")
+    code, rec, out = trace([helper, "unlink", a, "unlink", b, "unlink", a], UNLINKS,
+                           decide=lambda c: Decision.proceed(want_exit=c.args[0] != 0 and
+                                                             c.read_string(0).endswith(b"/b")))
+    assert len(rec.calls) == 3
+    assert [(c is rec.calls[1], r) for c, r in rec.exits] == [(True, 0)]
+
+
+def test_kill_ends_the_process_before_the_call(helper, tmp_path):
+    a = touch(tmp_path / "a")
+    code, rec, out = trace([helper, "unlink", a], UNLINKS, decide=lambda c: Decision.kill())
+    assert code == 128 + signal.SIGKILL
+    assert os.path.exists(a)
+    assert out == []
+
+
+def test_suspend_leaves_the_process_stopped_untraced_before_the_call(helper, tmp_path):
+    a = touch(tmp_path / "a")
+    rec_pid = []
+    r, w = os.pipe()
+    with Tracer() as tracer:
+        tracer.consumer.on_entry = lambda c: Decision.suspend()
+        pid = tracer.spawn([helper, "unlink", a], seccomp_policy=UNLINKS, stdout=w)
+        os.close(w)
+        tracer.run()
+        rec_pid = tracer.suspended
+    try:
+        assert rec_pid == [pid]
+        wait_until(lambda: status_field(pid, "State")[0] == "T", what="stopped state")
+        assert status_field(pid, "TracerPid") == "0"
+        assert os.path.exists(a)  # the call has not run
+        # Resumed with no tracer, the call our filter traces fails with ENOSYS (documented).
+        os.kill(pid, signal.SIGCONT)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status)
+        assert os.read(r, 4096).decode().splitlines() == [f"unlink {a} = -1 {errno.ENOSYS}"]
+    finally:
+        if status_field(pid, "State") is not None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(r)
+
+
+def test_rewrite_a_path_argument_opens_another_file(helper, tmp_path):
+    a, b = touch(tmp_path / "a", "from A"), touch(tmp_path / "b", "from B")
+
+    def decide(call):
+        if call.read_string(1) == a.encode():
+            return Decision.proceed(rewrite={1: b.encode()}, want_exit=True)
+        return None
+
+    policy = Policy(trace={"x86_64": {NR_OPENAT}})
+    code, rec, out = trace([helper, "open", a], policy, decide=decide)
+    assert out[0] == "content from B"
+    assert out[1].startswith(f"open {a} = 3 ")
+
+
+def test_rewrite_an_integer_argument(helper, tmp_path):
+    touch(tmp_path / "rel")
+    policy = Policy(trace={"x86_64": {NR_UNLINKAT}})
+    code, rec, out = trace([helper, "unlinkat", "rel"], policy, cwd=str(tmp_path),
+                           decide=lambda c: Decision.proceed(rewrite={0: 9999}))
+    assert out == [f"unlinkat rel = -1 {errno.EBADF}"]
+
+
+def test_i386_int80_calls_reach_the_tracer_with_their_own_numbers(helper, tmp_path):
+    a = touch(tmp_path / "a")
+    policy = Policy(trace={"x86_64": {NR_UNLINK}, "i386": {I386_UNLINK}})
+    code, rec, out = trace([helper, "i386unlink", a], policy,
+                           decide=lambda c: Decision.fail(errno.EPERM),
+                           probe=lambda c: c.read_string(0))
+    assert [(c.abi, c.arch, c.nr) for c in rec.calls] == [("i386", AUDIT_ARCH_I386, I386_UNLINK)]
+    assert rec.probed == [a.encode()]
+    assert out == [f"i386unlink {a} = -1 {errno.EPERM}"]
+    assert os.path.exists(a)
+
+
+def test_every_foreign_abi_call_can_be_routed_or_refused(helper, tmp_path):
+    a = touch(tmp_path / "a")
+    routed = Policy(trace={"x86_64": {NR_UNLINK}}, otherwise={"i386": RET_TRACE})
+    _, rec, _ = trace([helper, "i386unlink", a], routed, decide=lambda c: Decision.fail(1))
+    assert [(c.abi, c.nr) for c in rec.calls] == [("i386", I386_UNLINK)]
+    refused = Policy(otherwise={"i386": ret_errno(errno.ENOSYS)})
+    _, rec, out = trace([helper, "i386unlink", a], refused)
+    assert rec.calls == [] and out == [f"i386unlink {a} = -1 {errno.ENOSYS}"]
+
+
+def test_threads_are_followed(helper, tmp_path):
+    for i in range(4):
+        touch(tmp_path / f"t.{i}")
+    code, rec, out = trace([helper, "threads", "4", str(tmp_path / "t")], UNLINKS)
+    assert code == 0
+    assert len(rec.calls) == 4
+    assert len({c.tid for c in rec.calls}) == 4
+    assert len({c.pid for c in rec.calls}) == 1
+    assert not any(os.path.exists(tmp_path / f"t.{i}") for i in range(4))
+    assert [e.kind for e in rec.events].count("clone") == 4
+
+
+def test_fork_children_are_followed_and_keep_the_filter(helper, tmp_path):
+    a = touch(tmp_path / "a")
+    code, rec, out = trace([helper, "fork", a], UNLINKS,
+                           decide=lambda c: Decision.fail(errno.EROFS))
+    assert len(rec.calls) == 1
+    forks = [e for e in rec.events if e.kind in ("fork", "clone")]
+    assert [c.pid for c in rec.calls] == [forks[0].child]
+    assert f"child-unlink {a} = -1 {errno.EROFS}" in out
+
+
+def test_vfork_and_exec_are_followed(helper, tmp_path):
+    a = touch(tmp_path / "a")
+    # The vfork child execs the helper again, which unlinks a.
+    code, rec, out = trace([helper, "vforkexec", helper, "x"], UNLINKS)
+    assert "vfork" in [e.kind for e in rec.events]
+    assert [e.kind for e in rec.events].count("exec") == 2
+    code, rec, out = trace(["/bin/sh", "-c", f"{helper} unlink {a}"], UNLINKS,
+                           probe=lambda c: c.read_string(0))
+    assert rec.probed == [a.encode()]
+
+
+def test_credentials_are_read_at_each_call(helper, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("changing uid to 65534 needs root")
+    a, b = touch(tmp_path / "a"), touch(tmp_path / "b")
+    os.chmod(tmp_path, 0o777)
+    code, rec, out = trace([helper, "unlink", a, "setuid", "65534", "unlink", b], UNLINKS,
+                           probe=lambda c: c.credentials())
+    assert [(p.uid, p.euid, p.fsuid) for p in rec.probed] == [(0, 0, 0),
+                                                             (65534, 65534, 65534)]
+
+    _, rec, _ = trace([helper, "unlink", "x"], UNLINKS, probe=lambda c: (c.comm(), c.ppid()))
+    assert rec.probed == [("helper", os.getpid())]
+
+
+def test_process_helpers_see_cwd_and_fds(helper, tmp_path):
+    touch(tmp_path / "rel")
+    code, rec, out = trace([helper, "unlinkat", "rel"], Policy(trace={"x86_64": {NR_UNLINKAT}}),
+                           cwd=str(tmp_path), probe=lambda c: (c.cwd(), c.fd_path(0)))
+    assert rec.probed[0][0] == str(tmp_path)
+    assert rec.probed[0][1]
+
+
+def test_strings_at_a_mapping_end_are_read_and_bad_pointers_raise(helper, tmp_path):
+    a = touch(tmp_path / "a")
+    errors = []
+
+    def probe(call):
+        try:
+            return call.read_string(call.abi == "x86_64" and call.nr == NR_OPENAT)
+        except MemoryAccessError as exc:
+            errors.append(exc)
+            return None
+
+    policy = Policy(trace={"x86_64": {NR_OPENAT, NR_UNLINK}})
+    code, rec, out = trace([helper, "edgeopen", a, "badunlink"], policy, probe=probe)
+    assert rec.probed[-2:] == [a.encode(), None]
+    assert errors[0].address == 0x10
+
+
+def test_exec_failure_is_reported_with_its_errno(tmp_path):
+    with Tracer() as tracer, pytest.raises(SpawnError) as info:
+        tracer.spawn([str(tmp_path / "missing")], seccomp_policy=UNLINKS)
+    assert info.value.errno == errno.ENOENT
+    assert "missing" in str(info.value)
+    with Tracer() as tracer, pytest.raises(SpawnError) as info:
+        tracer.spawn(["no-such-command-for-sure"])
+    assert info.value.errno == errno.ENOENT
+    (tmp_path / "noexec").write_text("data")
+    with Tracer() as tracer, pytest.raises(SpawnError) as info:
+        tracer.spawn([str(tmp_path / "noexec")], seccomp_policy=UNLINKS)
+    assert info.value.errno == errno.EACCES
+
+
+def test_without_a_policy_every_call_stops(helper, tmp_path):
+    a = touch(tmp_path / "a")
+    code, rec, out = trace([helper, "unlink", a], None)
+    nrs = [c.nr for c in rec.calls]
+    assert nrs[0] == 59  # execve is the first call seen
+    assert NR_UNLINK in nrs
+    assert all(c.stage == "entry" for c in rec.calls)
