@@ -57,6 +57,8 @@ class Recorder(Consumer):
         self.exits = []
         self.events = []
         self.probed = []
+        self.code = None
+        self.out = []
 
     def on_entry(self, call):
         self.calls.append(call)
@@ -71,8 +73,8 @@ class Recorder(Consumer):
         self.events.append(event)
 
 
-def trace(argv, policy=None, decide=None, probe=None, cwd=None):
-    """Run ``argv`` under a tracer; returns (exit code, recorder, the command's stdout lines)."""
+def trace(argv, policy=None, decide=None, probe=None, cwd=None) -> Recorder:
+    """Run ``argv`` under a tracer; the recorder also gets ``code`` and ``out`` (stdout lines)."""
     rec = Recorder(decide, probe)
     r, w = os.pipe()
     try:
@@ -80,15 +82,15 @@ def trace(argv, policy=None, decide=None, probe=None, cwd=None):
             tracer.spawn(argv, seccomp_policy=policy, stdout=w, cwd=cwd)
             os.close(w)
             w = -1
-            code = tracer.run()
+            rec.code = tracer.run()
         with os.fdopen(r) as f:
             r = -1
-            lines = f.read().splitlines()
+            rec.out = f.read().splitlines()
     finally:
         for fd in (r, w):
             if fd >= 0:
                 os.close(fd)
-    return code, rec, lines
+    return rec
 
 
 def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
