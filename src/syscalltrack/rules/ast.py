@@ -1,0 +1,190 @@
+"""The rule language's syntax tree: frozen values with source positions.
+
+Positions never take part in equality (`compare=False`), so a rule printed
+and parsed again compares equal to the original.  Values resolved by the
+validator (constants, macros) are likewise ignored by equality: they follow
+from the spelling, which is compared.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from ..syscalls.constants import ERRNO
+
+
+@dataclass(frozen=True, slots=True)
+class Pos:
+    """Where something was written: file name, 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+NOWHERE = Pos("<generated>", 0, 0)
+
+
+def _pos():
+    return field(default=NOWHERE, compare=False, repr=False, kw_only=True)
+
+
+class When(enum.StrEnum):
+    BEFORE = "before"
+    AFTER = "after"
+
+
+class ActionType(enum.StrEnum):
+    LOG = "LOG"
+    FAIL = "FAIL"
+    KILL = "KILL"
+    SUSPEND = "SUSPEND"
+    REWRITE = "REWRITE"
+
+
+# Variables of filter expressions.  PARAMS and PATH take a 1-based index.
+INDEXED_VARIABLES = frozenset({"PARAMS", "PATH"})
+INT_VARIABLES = frozenset({"UID", "EUID", "SUID", "GID", "EGID", "SGID", "PID", "PPID", "TID",
+                           "RETVAL"})
+STRING_VARIABLES = frozenset({"COMM", "CWD"})
+VARIABLES = INDEXED_VARIABLES | INT_VARIABLES | STRING_VARIABLES
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    """An integer literal; `spelling` keeps `0755` or `0x10` for the printer."""
+
+    value: int
+    spelling: str | None = field(default=None, compare=False)
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True, slots=True)
+class Str:
+    """A string literal; its value is bytes (C escapes already decoded)."""
+
+    value: bytes
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """A variable: `UID`, `COMM`, or `PARAMS[n]`/`PATH[n]` with its 1-based index."""
+
+    name: str
+    index: int | None = None
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A named constant such as `O_CREAT`; `value` is filled in by the validator."""
+
+    name: str
+    value: int | None = field(default=None, compare=False)
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A macro call such as `usernametoid("root")`; `value` is filled in by the validator."""
+
+    func: str
+    args: tuple[Expr, ...]
+    value: int | None = field(default=None, compare=False)
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: str  # "!", "~" or "-"
+    operand: Expr
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    op: str  # "||" "&&" "==" "!=" "<" ">" "<=" ">=" "~=" "startswith" "endswith" "glob" "|" "&" "+" "-"
+    left: Expr
+    right: Expr
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True, slots=True)
+class In:
+    """`operand in (item, ...)`: membership in a list of constants."""
+
+    operand: Expr
+    items: tuple[Expr, ...]
+    pos: Pos = _pos()
+
+
+Expr = Num | Str | Var | Const | Call | Unary | Binary | In
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    """What a FAIL action makes the call return: `-1`, `0`, `-EPERM`, `EACCES`, `-13`.
+
+    A number is returned as written (negative numbers are `-errno`, `-1` is
+    `-EPERM`); an errno name means minus that errno, with or without its sign.
+    """
+
+    negative: bool
+    name: str | None = None
+    number: int | None = None
+    pos: Pos = _pos()
+
+    @property
+    def value(self) -> int:
+        """The return value the call gets (valid once the validator accepted the name)."""
+        if self.name is not None:
+            return -ERRNO[self.name]
+        return -self.number if self.negative else self.number
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What a matching rule does.  `param`/`value` are REWRITE's (1-based argument, new value)."""
+
+    type: ActionType
+    error_code: ErrorCode | None = None
+    log_format: str | None = None
+    param: int | None = None
+    value: Expr | None = None
+    pos: Pos = _pos()
+    keys: dict[str, Pos] = field(default_factory=dict, compare=False, repr=False, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One `rule { ... }` block.  `keys` maps each key written to its value's position.
+
+    `name` or `syscall` is empty and `action` None only in a rule that failed
+    to parse completely; validated rules always have all three.
+    """
+
+    name: str
+    syscall: str
+    action: Action | None
+    when: When = When.BEFORE
+    filter: Expr | None = None
+    exact_syscall: bool = False
+    pos: Pos = _pos()
+    keys: dict[str, Pos] = field(default_factory=dict, compare=False, repr=False, kw_only=True)
+
+    def pos_of(self, key: str) -> Pos:
+        """The position of `key`'s value, or of the rule when the key was not written."""
+        return self.keys.get(key, self.pos)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFile:
+    """The rules of one file, in file order."""
+
+    rules: tuple[Rule, ...]
+    filename: str = field(default="<rules>", compare=False)
