@@ -29,10 +29,6 @@ class Pos:
 NOWHERE = Pos("<generated>", 0, 0)
 
 
-def _pos():
-    return field(default=NOWHERE, compare=False, repr=False, kw_only=True)
-
-
 class When(enum.StrEnum):
     BEFORE = "before"
     AFTER = "after"
@@ -60,7 +56,7 @@ class Num:
 
     value: int
     spelling: str | None = field(default=None, compare=False)
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +64,7 @@ class Str:
     """A string literal; its value is bytes (C escapes already decoded)."""
 
     value: bytes
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +73,7 @@ class Var:
 
     name: str
     index: int | None = None
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +82,7 @@ class Const:
 
     name: str
     value: int | None = field(default=None, compare=False)
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,22 +92,22 @@ class Call:
     func: str
     args: tuple[Expr, ...]
     value: int | None = field(default=None, compare=False)
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
 class Unary:
     op: str  # "!", "~" or "-"
     operand: Expr
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
 class Binary:
-    op: str  # "||" "&&" "==" "!=" "<" ">" "<=" ">=" "~=" "startswith" "endswith" "glob" "|" "&" "+" "-"
+    op: str  # || && == != < > <= >= ~= startswith endswith glob | & + -
     left: Expr
     right: Expr
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +116,7 @@ class In:
 
     operand: Expr
     items: tuple[Expr, ...]
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
 
 
 Expr = Num | Str | Var | Const | Call | Unary | Binary | In
@@ -137,7 +133,7 @@ class ErrorCode:
     negative: bool
     name: str | None = None
     number: int | None = None
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
 
     @property
     def value(self) -> int:
@@ -156,7 +152,7 @@ class Action:
     log_format: str | None = None
     param: int | None = None
     value: Expr | None = None
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
     keys: dict[str, Pos] = field(default_factory=dict, compare=False, repr=False, kw_only=True)
 
 
@@ -174,7 +170,7 @@ class Rule:
     when: When = When.BEFORE
     filter: Expr | None = None
     exact_syscall: bool = False
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
     keys: dict[str, Pos] = field(default_factory=dict, compare=False, repr=False, kw_only=True)
 
     def pos_of(self, key: str) -> Pos:

@@ -116,7 +116,7 @@ _OPERAND = frozenset({"NUMBER", "STRING", "NAME", "LPAR", "UNARY_OP"})
 def _expected_words(expected: set[str]) -> str:
     expected = set(expected)
     words = []
-    if _OPERAND <= expected:
+    if expected >= _OPERAND:
         words.append("an expression")
         expected -= _OPERAND | {"ADD_OP"}
     if len(expected & _OPERATORS) > 2:

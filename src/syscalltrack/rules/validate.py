@@ -352,7 +352,7 @@ class _RuleChecker:
                 self.error(item.pos, f"cannot compare {kind} {self.describe(operand)} with "
                                      f"{item_kind} {self.describe(item)}")
                 ok = False
-        return dataclasses.replace(expr, operand=operand, items=tuple(items)), ok and INT or None
+        return dataclasses.replace(expr, operand=operand, items=tuple(items)), (ok and INT) or None
 
     def binary(self, expr: Binary) -> tuple[Expr, str | None]:
         left, lkind = self._expr(expr.left)
