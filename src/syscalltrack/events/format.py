@@ -1,0 +1,431 @@
+"""`log_format` rendering and the value printers behind `%params` and `%args`.
+
+A format string is compiled once (`LogFormat`) into a generated function that
+concatenates literal text and field values; the daemon renders hundreds of
+thousands of lines a second, so nothing is parsed per event.
+
+Macros (longest name wins, so `%sid_%sname` is `%sid`, `_`, `%sname`):
+
+    %ruleid %sid %sname %params %pid %uid %euid %suid %gid %egid %sgid
+    %comm %retval %cwd                          the original's (reference §5)
+    %ppid %tid %abi %when %action               the event's other fields
+    %time       ISO-8601 with microseconds and UTC offset, local time by
+                default: 2026-11-26T15:51:07.123456+01:00
+    %args       the arguments strace-style: O_RDONLY|O_CLOEXEC, 0755, AT_*, NULL
+    %param1 .. %param6   one argument, printed as in %params
+    %path       the resolved absolute path of the first path argument
+    %comm_bare  the command name without quotes (the default format's `[%comm_bare]`)
+    %%          a literal percent sign
+
+`%comm`, `%cwd`, `%path` and string arguments print in double quotes, as the
+article's `"rm" : "./dummy" delete by 0 --> 0`.  The original manual's default
+format shows the bare name (`876[mkdir]`); rather than give `%comm` two
+meanings, the default format uses `%comm_bare`.  Unknown values (`%retval`
+of a before rule, `%cwd` or `%path` not captured, no rule name) print as `?`.  An unknown
+`%word` is left as it is; `unknown_macros` lets the rule validator reject it.
+
+Security: the tool runs as root and prints attacker-chosen bytes.  Every
+rendered line is printable ASCII: in values, bytes outside 0x20-0x7e and `"`
+and `\\` print as `\\n \\t \\r \\" \\\\` or `\\xHH` (always two hex digits;
+UTF-8 is escaped byte by byte, so no bidi or look-alike characters reach a
+terminal); in the format's literal text, control and non-ASCII bytes are
+escaped the same way.  No file name can forge a line or a terminal escape.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+
+from ..syscalls import I386, Arg, ArgKind
+from ..syscalls.constants import ADDRESS_FAMILIES, AT_FDCWD, AT_FLAGS, MODES, OPEN_FLAGS
+from .event import ArgValue, Event, SockAddr, Unreadable
+
+DEFAULT_FORMAT = "syscall: %pid[%comm_bare]: %sid_%sname(%params) (rule %ruleid)"
+
+# ---------------------------------------------------------------- escaping
+
+_SPECIAL = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x22: '\\"', 0x5C: "\\\\"}
+_VALUE_TABLE = {
+    b: _SPECIAL.get(b, chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}") for b in range(256)
+}
+# Literal format text keeps its quotes and backslashes: root wrote them on purpose.
+_LITERAL_TABLE = {**_VALUE_TABLE, 0x22: '"', 0x5C: "\\"}
+
+
+_needs_escape = re.compile(rb'[^\x20\x21\x23-\x5b\x5d-\x7e]').search
+
+
+def escape(data: bytes) -> str:
+    """`data` as printable ASCII, with `\\n \\t \\r \\" \\\\ \\xHH` escapes."""
+    if _needs_escape(data) is None:
+        return data.decode("ascii")
+    return data.decode("latin-1").translate(_VALUE_TABLE)
+
+
+def quote(data: bytes, limit: int | None = None, more: bool = False) -> str:
+    """`data` escaped in double quotes; beyond `limit` bytes (or if `more`) cut, then `...`."""
+    if limit is not None and len(data) > limit:
+        data, more = data[:limit], True
+    text = data.decode("ascii") if _needs_escape(data) is None else escape(data)
+    return f'"{text}"...' if more else f'"{text}"'
+
+
+def _escape_literal(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("latin-1").translate(_LITERAL_TABLE)
+
+
+# ---------------------------------------------------------------- value printers
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much of a value to print; `None` means no limit.
+
+    `max_string` cuts strings and buffers (not paths: a security log wants the
+    whole name), `max_array` cuts argv/envp, `max_line` cuts the whole line.
+    1024 is the classic syslog record size.
+    """
+
+    max_string: int | None = 32
+    max_array: int | None = 32
+    max_line: int | None = 1024
+
+
+# A printer gets the value, its Arg, its width in bits for the caller's ABI,
+# the event (for length arguments and the call's name) and the limits.
+Printer = Callable[[ArgValue, Arg, int, Event, Limits], str]
+
+
+def _bits(arg: Arg, abi: str) -> int:
+    """Width of the argument as the caller's ABI passes it (i386 longs are 32-bit)."""
+    width = arg.width
+    return 32 if abi == I386 and width > 4 else width * 8
+
+
+def _signed(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def _other(value: ArgValue, limits: Limits, null: str) -> str:
+    """A value of a type its kind does not expect (e.g. an unread pointer)."""
+    if value is None:
+        return null
+    if isinstance(value, Unreadable):
+        return f"0x{value.address:x}"
+    if isinstance(value, bytes):
+        return quote(value, limits.max_string)
+    if isinstance(value, tuple):
+        return _strarray(value, limits)
+    if isinstance(value, SockAddr):
+        return _sockaddr(value)
+    return str(value)
+
+
+def _strarray(items: tuple[bytes, ...], limits: Limits) -> str:
+    cut = limits.max_array is not None and len(items) > limits.max_array
+    shown = items[: limits.max_array] if cut else items
+    body = ", ".join(quote(s, limits.max_string) for s in shown)
+    return f"[{body}, ...]" if cut else f"[{body}]"
+
+
+_FAMILY_NAMES = {}
+for _name, _num in ADDRESS_FAMILIES.items():
+    _FAMILY_NAMES.setdefault(_num, _name)  # AF_UNIX before its alias AF_LOCAL
+
+
+def _sockaddr(sa: SockAddr) -> str:
+    family = _FAMILY_NAMES.get(sa.family, str(sa.family))
+    if sa.address is None:
+        return f"{{{family}}}"
+    if sa.family == ADDRESS_FAMILIES["AF_UNIX"]:
+        return f"{{{family}, {quote(sa.address.encode('utf-8', 'surrogateescape'))}}}"
+    host = escape(sa.address.encode("utf-8", "surrogateescape"))
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{{{family}, {host}}}" if sa.port is None else f"{{{family}, {host}:{sa.port}}}"
+
+
+def _make_printers(null: str, symbolic: bool) -> dict[ArgKind, Printer]:
+    """One printer per kind: faithful (`%params`) or strace-like (`%args`)."""
+
+    def path(v, a, bits, e, lim):
+        return quote(v) if v.__class__ is bytes else _other(v, lim, null)
+
+    def string(v, a, bits, e, lim):
+        return quote(v, lim.max_string) if v.__class__ is bytes else _other(v, lim, null)
+
+    def buffer(v, a, bits, e, lim):
+        if v.__class__ is not bytes:
+            return _other(v, lim, null)
+        i = a.length_arg
+        more = i is not None and i < len(e.args) and e.args[i] > len(v)
+        return quote(v, lim.max_string, more)
+
+    def strarray(v, a, bits, e, lim):
+        return _strarray(v, lim) if v.__class__ is tuple else _other(v, lim, null)
+
+    def sockaddr(v, a, bits, e, lim):
+        return _sockaddr(v) if v.__class__ is SockAddr else pointer(v, a, bits, e, lim)
+
+    def signed(v, a, bits, e, lim):
+        if v.__class__ is not int:
+            return _other(v, lim, null)
+        v &= (1 << bits) - 1
+        return str(v - (1 << bits) if v >> (bits - 1) else v)
+
+    def unsigned(v, a, bits, e, lim):
+        return str(v & ((1 << bits) - 1)) if v.__class__ is int else _other(v, lim, null)
+
+    def dirfd(v, a, bits, e, lim):
+        if v.__class__ is int and _signed(v, 32) == AT_FDCWD:
+            return "AT_FDCWD"
+        return signed(v, a, bits, e, lim)
+
+    def pointer(v, a, bits, e, lim):
+        if v == 0:
+            return null
+        if v.__class__ is not int:
+            return _other(v, lim, null)
+        return f"0x{v & ((1 << bits) - 1):x}" if symbolic else signed(v, a, bits, e, lim)
+
+    def open_flags(v, a, bits, e, lim):
+        return _open_flags(v) if v.__class__ is int else _other(v, lim, null)
+
+    def at_flags(v, a, bits, e, lim):
+        return _at_flags(v, e.name) if v.__class__ is int else _other(v, lim, null)
+
+    def mode(v, a, bits, e, lim):
+        return _mode(v) if v.__class__ is int else _other(v, lim, null)
+
+    printers = {
+        ArgKind.PATH: path, ArgKind.STRING: string, ArgKind.BUFFER: buffer,
+        ArgKind.STRARRAY: strarray, ArgKind.SOCKADDR: sockaddr, ArgKind.PTR: pointer,
+        ArgKind.INT: signed, ArgKind.FD: signed, ArgKind.DIRFD: dirfd,
+        ArgKind.UINT: signed, ArgKind.OPEN_FLAGS: signed, ArgKind.AT_FLAGS: signed,
+        ArgKind.MODE: signed,
+    }
+    if symbolic:
+        printers.update({ArgKind.UINT: unsigned, ArgKind.OPEN_FLAGS: open_flags,
+                         ArgKind.AT_FLAGS: at_flags, ArgKind.MODE: mode})
+    return printers
+
+
+def _flag_names(value: int, flags: list[tuple[str, int]]) -> list[str]:
+    """Names of the flags set in `value` (multi-bit flags first), then any rest in hex."""
+    names = []
+    for name, bits in flags:
+        if value & bits == bits:
+            names.append(name)
+            value &= ~bits
+    if value:
+        names.append(f"0x{value:x}")
+    return names
+
+
+_ACCESS_MODES = {0: "O_RDONLY", 1: "O_WRONLY", 2: "O_RDWR", 3: "O_ACCMODE"}
+_OPEN_BITS = sorted(
+    ((n, v) for n, v in OPEN_FLAGS.items() if v & ~3 and n != "O_ACCMODE"),
+    key=lambda nv: -nv[1].bit_count(),
+)
+_AT_BITS = [(n, v) for n, v in AT_FLAGS.items() if n != "AT_EACCESS"]
+_AT_BITS_ACCESS = [(n, v) for n, v in AT_FLAGS.items() if n != "AT_REMOVEDIR"]
+_FILE_TYPES = {v: n for n, v in MODES.items() if n.startswith("S_IF") and n != "S_IFMT"}
+
+
+def _open_flags(value: int) -> str:
+    value &= 0xFFFFFFFF
+    return "|".join([_ACCESS_MODES[value & 3], *_flag_names(value & ~3, _OPEN_BITS)])
+
+
+def _at_flags(value: int, syscall: str) -> str:
+    bits = _AT_BITS_ACCESS if syscall.startswith("faccessat") else _AT_BITS
+    return "|".join(_flag_names(value & 0xFFFFFFFF, bits)) or "0"
+
+
+def _mode(value: int) -> str:
+    value &= 0xFFFF
+    kind = _FILE_TYPES.get(value & MODES["S_IFMT"])
+    if kind:
+        return f"{kind}|{_octal(value & 0o7777)}"
+    return _octal(value)
+
+
+def _octal(value: int) -> str:
+    """C's `%#03o`, as strace prints modes: 0755, 000."""
+    return f"0{value:o}" if value else "000"
+
+
+PARAMS_PRINTERS: dict[ArgKind, Printer] = _make_printers("<NULL>", symbolic=False)
+ARGS_PRINTERS: dict[ArgKind, Printer] = _make_printers("NULL", symbolic=True)
+
+
+class _ArgumentPrinter:
+    """Prints an event's arguments with one printer table.
+
+    The (index, arg, bits, printer) plan of each signature and ABI is built
+    once and found by the signature's identity: engines pass the table's own
+    tuples, so this is a dict lookup per event.
+    """
+
+    __slots__ = ("_plans", "_printers")
+
+    def __init__(self, printers: dict[ArgKind, Printer]):
+        self._printers = printers
+        self._plans: dict[int, tuple[tuple[Arg, ...], tuple]] = {}
+
+    def _plan(self, sig: tuple[Arg, ...], abi: str) -> tuple:
+        key = -id(sig) if abi == I386 else id(sig)  # both ABIs share signature tuples
+        plan = self._plans.get(key)
+        if plan is None or plan[0] is not sig:
+            if len(self._plans) > 4096:  # signatures built per event: do not grow forever
+                self._plans.clear()
+            steps = tuple((i, a, _bits(a, abi), self._printers[a.kind]) for i, a in enumerate(sig))
+            plan = self._plans[key] = (sig, steps)
+        return plan[1]
+
+    def all(self, event: Event, limits: Limits) -> str:
+        values = event.values
+        if len(values) < len(event.args):  # not decoded: the raw values
+            values = values + event.args[len(values):]
+        plan = self._plan(event.signature, event.abi)
+        return ", ".join([p(values[i], a, bits, event, limits) for i, a, bits, p in plan])
+
+    def one(self, event: Event, index: int, limits: Limits) -> str:
+        if index >= len(event.signature):
+            return "?"
+        _i, arg, bits, printer = self._plan(event.signature, event.abi)[index]
+        value = event.values[index] if index < len(event.values) else event.args[index]
+        return printer(value, arg, bits, event, limits)
+
+
+_PARAMS = _ArgumentPrinter(PARAMS_PRINTERS)
+_ARGS = _ArgumentPrinter(ARGS_PRINTERS)
+
+
+def format_params(event: Event, limits: Limits = Limits(), symbolic: bool = False) -> str:
+    """All arguments, `, `-separated: `%params` (`"foo", 509`), or `%args` if `symbolic`."""
+    return (_ARGS if symbolic else _PARAMS).all(event, limits)
+
+
+def format_value(event: Event, index: int, limits: Limits = Limits(),
+                 symbolic: bool = False) -> str:
+    """Argument `index` (0-based) of `event` as in `format_params`; `?` if there is none."""
+    return (_ARGS if symbolic else _PARAMS).one(event, index, limits)
+
+
+# ---------------------------------------------------------------- macros
+
+
+def _first_path(event: Event) -> str:
+    for i, arg in enumerate(event.signature):
+        if arg.kind is ArgKind.PATH and i in event.paths:
+            return quote(event.paths[i])
+    return "?"
+
+
+class _Clock:
+    """`%time`: the date/second part is computed once per second, not per line."""
+
+    __slots__ = ("_head", "_second", "_tail", "_tz")
+
+    def __init__(self, tz: tzinfo | None):
+        self._tz = tz
+        self._second = None
+        self._head = self._tail = ""
+
+    def __call__(self, event: Event) -> str:
+        second, ns = divmod(event.timestamp_ns, 1_000_000_000)
+        if second != self._second:
+            when = datetime.fromtimestamp(second, self._tz or UTC)
+            if self._tz is None:
+                when = when.astimezone()
+            head, tail = when.isoformat(timespec="seconds")[:19], when.strftime("%z")
+            self._head, self._tail = head, f"{tail[:3]}:{tail[3:]}"
+            self._second = second
+        return f"{self._head}.{ns // 1000:06d}{self._tail}"
+
+
+# Macro name -> expression over the event `e` (helpers bound in _NAMESPACE).
+_FIELDS = {
+    "ruleid": "_esc_str(e.rule)", "sid": "str(e.nr)", "sname": "e.name",
+    "params": "_params(e, _lim)", "args": "_args(e, _lim)",
+    "pid": "str(e.pid)", "tid": "str(e.tid)", "ppid": "str(e.ppid)",
+    "uid": "str(e.uid)", "euid": "str(e.euid)", "suid": "str(e.suid)",
+    "gid": "str(e.gid)", "egid": "str(e.egid)", "sgid": "str(e.sgid)",
+    "comm": "_quote(e.comm)", "comm_bare": "_escape(e.comm)",
+    "retval": "'?' if e.retval is None else str(e.retval)",
+    "cwd": "'?' if e.cwd is None else _quote(e.cwd)",
+    "path": "_first_path(e)", "time": "_clock(e)",
+    "abi": "e.abi", "when": "e.when", "action": "_esc_str(e.action)",
+    **{f"param{n}": f"_param(e, {n - 1}, _lim)" for n in range(1, 7)},
+}
+LOG_MACROS: frozenset[str] = frozenset(_FIELDS)
+
+_TOKEN = re.compile(
+    "%(?:(%)|(" + "|".join(sorted(_FIELDS, key=len, reverse=True)) + r")|(\w+))?"
+)
+
+
+def unknown_macros(fmt: str) -> list[tuple[int, str]]:
+    """(offset, `%word`) of each `%word` that is not a macro, for the rule validator."""
+    return [(m.start(), m.group()) for m in _TOKEN.finditer(fmt) if m.group(3)]
+
+
+def _esc_str(text: str | None) -> str:
+    """Rule and action names come from root's rule file, but are still escaped."""
+    if text is None:
+        return "?"
+    return text if text.isascii() and text.isprintable() else _escape_literal(text)
+
+
+class LogFormat:
+    """A log_format string compiled once into a renderer: `LogFormat(fmt)(event) -> str`.
+
+    The generated function is one concatenation of literals and field
+    expressions; `source` shows it.  The line is cut at `limits.max_line`
+    characters, ending in `...`.
+    """
+
+    def __init__(self, fmt: str = DEFAULT_FORMAT, limits: Limits = Limits(),
+                 tz: tzinfo | None = None):
+        self.format = fmt
+        self.limits = limits
+        parts: list[str] = []
+        pos = 0
+        for m in _TOKEN.finditer(fmt):
+            literal, name = fmt[pos:m.start()], m.group(2)
+            if m.group(1):
+                literal += "%"
+            elif not name:
+                literal += m.group()
+            if literal:
+                parts.append(repr(_escape_literal(literal)))
+            if name:
+                parts.append(f"({_FIELDS[name]})")
+            pos = m.end()
+        if fmt[pos:]:
+            parts.append(repr(_escape_literal(fmt[pos:])))
+        body = " + ".join(parts) or "''"
+        if limits.max_line is None:
+            self.source = f"def render(e):\n    return {body}\n"
+        else:
+            keep = max(limits.max_line - 3, 0)
+            self.source = (f"def render(e):\n    s = {body}\n"
+                           f"    return s if len(s) <= {limits.max_line} else s[:{keep}] + '...'\n")
+        namespace = {
+            "_esc_str": _esc_str, "_params": _PARAMS.all, "_args": _ARGS.all,
+            "_param": _PARAMS.one, "_quote": quote, "_escape": escape,
+            "_first_path": _first_path, "_clock": _Clock(tz), "_lim": limits,
+        }
+        exec(compile(self.source, f"<log_format {fmt!r}>", "exec"), namespace)
+        self._render: Callable[[Event], str] = namespace["render"]
+
+    def __call__(self, event: Event) -> str:
+        return self._render(event)
+
+    def __repr__(self) -> str:
+        return f"LogFormat({self.format!r})"
