@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import status_field, wait_until
+from ptrace_support import status_field, wait_until
 
 from syscalltrack.ptrace.events import Consumer
 from syscalltrack.ptrace.seccomp import ErrnoRule, Policy

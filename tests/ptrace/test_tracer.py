@@ -5,7 +5,7 @@ import os
 import signal
 
 import pytest
-from conftest import status_field, trace, wait_until
+from ptrace_support import status_field, trace, wait_until
 
 from syscalltrack.ptrace.events import Decision
 from syscalltrack.ptrace.memory import MemoryAccessError
