@@ -316,16 +316,18 @@ class _Builder(Transformer):
         pos = self._at(key)
         items = self._items([c for c in children if isinstance(c, _Item)], ACTION_KEYS,
                             "action")
-        action_type = ActionType.LOG
-        if "type" not in items:
+        if "type" in items:
+            action_type = self._action_type(items["type"])
+        else:
             self._error(pos, "action has no type; expected type = LOG, FAIL, KILL, SUSPEND "
                              "or REWRITE")
-        else:
-            action_type = self._action_type(items["type"])
+            action_type = None
+        if action_type is None:  # the validator skips checks that depend on the type
+            items.pop("type", None)
         error_code = self._error_code(items["error_code"]) if "error_code" in items else None
         param = self._param(items["param"]) if "param" in items else None
         action = Action(
-            action_type, error_code,
+            action_type or ActionType.LOG, error_code,
             items["log_format"].value if "log_format" in items else None,
             param,
             items["value"].value if "value" in items else None,
@@ -333,7 +335,7 @@ class _Builder(Transformer):
         )
         return _Item("action", pos, action, pos)
 
-    def _action_type(self, item: _Item) -> ActionType:
+    def _action_type(self, item: _Item) -> ActionType | None:
         word = _bare_name(item.value)
         if word in ActionType.__members__:
             return ActionType(word)
@@ -342,7 +344,7 @@ class _Builder(Transformer):
             message = f"unknown action type '{word}'; expected LOG, FAIL, KILL, SUSPEND or " \
                       "REWRITE"
         self._error(item.value_pos, message)
-        return ActionType.LOG
+        return None
 
     def _error_code(self, item: _Item) -> ErrorCode | None:
         value = item.value

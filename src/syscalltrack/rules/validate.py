@@ -114,7 +114,11 @@ class _RuleChecker:
 
     def action(self, action: Action) -> Action:
         rule, keys = self.rule, action.keys
-        type_pos = keys.get("type", action.pos)
+        if "type" not in keys:  # the parser reported it; nothing here would be meaningful
+            if action.log_format is not None:
+                self.log_format(action.log_format, keys.get("log_format", action.pos))
+            return action
+        type_pos = keys["type"]
         if rule.when is When.AFTER and action.type in (ActionType.FAIL, ActionType.REWRITE):
             self.error(type_pos, f"{action.type} in an after rule: the call has already run "
                                  "(use when = before)")
