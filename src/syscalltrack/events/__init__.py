@@ -4,5 +4,21 @@ Knows nothing of engines; sinks and tools consume what this package renders.
 """
 
 from .event import ArgValue, Event, SockAddr, Unreadable
+from .format import (
+    DEFAULT_FORMAT,
+    LOG_MACROS,
+    Limits,
+    LogFormat,
+    escape,
+    format_params,
+    format_value,
+    quote,
+    unknown_macros,
+)
+from .jsonfmt import JSONEventError, from_json, to_json
 
-__all__ = ["ArgValue", "Event", "SockAddr", "Unreadable"]
+__all__ = [
+    "DEFAULT_FORMAT", "LOG_MACROS", "ArgValue", "Event", "JSONEventError", "Limits",
+    "LogFormat", "SockAddr", "Unreadable", "escape", "format_params", "format_value",
+    "from_json", "quote", "to_json", "unknown_macros",
+]
