@@ -73,8 +73,16 @@ def quote(data: bytes, limit: int | None = None, more: bool = False) -> str:
     return f'"{text}"...' if more else f'"{text}"'
 
 
+def _utf8(text: str) -> bytes:
+    """Text as bytes; `surrogateescape`-decoded bytes come back as they were."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that did not come from bytes
+        return text.encode("utf-8", "surrogatepass")
+
+
 def _escape_literal(text: str) -> str:
-    return text.encode("utf-8", "surrogateescape").decode("latin-1").translate(_LITERAL_TABLE)
+    return _utf8(text).decode("latin-1").translate(_LITERAL_TABLE)
 
 
 # ---------------------------------------------------------------- value printers
@@ -92,6 +100,12 @@ class Limits:
     max_string: int | None = 32
     max_array: int | None = 32
     max_line: int | None = 1024
+
+    def __post_init__(self):
+        if (self.max_string or 0) < 0 or (self.max_array or 0) < 0:
+            raise ValueError("max_string and max_array must not be negative")
+        if self.max_line is not None and self.max_line < 3:
+            raise ValueError("max_line must leave room for the closing '...'")
 
 
 # A printer gets the value, its Arg, its width in bits for the caller's ABI,
@@ -142,8 +156,8 @@ def _sockaddr(sa: SockAddr) -> str:
     if sa.address is None:
         return f"{{{family}}}"
     if sa.family == ADDRESS_FAMILIES["AF_UNIX"]:
-        return f"{{{family}, {quote(sa.address.encode('utf-8', 'surrogateescape'))}}}"
-    host = escape(sa.address.encode("utf-8", "surrogateescape"))
+        return f"{{{family}, {quote(_utf8(sa.address))}}}"
+    host = escape(_utf8(sa.address))
     if ":" in host:
         host = f"[{host}]"
     return f"{{{family}, {host}}}" if sa.port is None else f"{{{family}, {host}:{sa.port}}}"
