@@ -114,9 +114,12 @@ Printer = Callable[[ArgValue, Arg, int, Event, Limits], str]
 
 
 def _bits(arg: Arg, abi: str) -> int:
-    """Width of the argument as the caller's ABI passes it (i386 longs are 32-bit)."""
+    """Width an integer prints at: its C type's, with i386 longs and pointers 32-bit.
+
+    Narrower types are promoted to int as printf would: umode_t 0100644 is 33188.
+    """
     width = arg.width
-    return 32 if abi == I386 and width > 4 else width * 8
+    return 32 if width < 4 or (abi == I386 and width > 4) else width * 8
 
 
 def _signed(value: int, bits: int) -> int:
