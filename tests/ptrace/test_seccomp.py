@@ -49,6 +49,19 @@ def test_argument_compares_match_python_semantics_on_both_halves(op, signed, bit
             assert f.run(87, args=args) == want, (op, signed, bits, hex(value), hex(arg))
 
 
+@pytest.mark.parametrize("op", ["==", "!=", "<", ">=", "&"])
+@pytest.mark.parametrize("bits", [64, 32])
+@pytest.mark.parametrize("mask", [0x200, 0x3, 0xFFFFFFFF00000000, 0x80000000FFFF0000])
+def test_masked_compares_match_python_semantics(op, bits, mask):
+    for value in EDGES:
+        cond = ArgCondition(1, op, value, signed=True, bits=bits, mask=mask)
+        f = Policy(errno_rules=[ErrnoRule("x86_64", 87, (cond,), errno.EPERM)]).compile()
+        for arg in EDGES:
+            args = (0, arg, 0, 0, 0, 0)
+            want = ret_errno(errno.EPERM) if cond.matches(args) else RET_ALLOW
+            assert f.run(87, args=args) == want, (op, bits, hex(mask), hex(value), hex(arg))
+
+
 def test_signed_compare_orders_negative_below_positive():
     minus_100 = -100 & 0xFFFFFFFFFFFFFFFF
     assert ArgCondition(0, "<", 0, signed=True).matches((minus_100,) * 6)

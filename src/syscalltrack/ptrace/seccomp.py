@@ -8,6 +8,7 @@ attached rather than spawned and so carry no filter of ours.
 """
 
 import ctypes
+import dataclasses
 import errno as _errno
 import itertools
 import struct
@@ -34,6 +35,7 @@ MAX_INSNS = 4096
 LD_W_ABS = 0x20
 LD_IMM = 0x00
 ALU_XOR_K = 0xA4
+ALU_AND_K = 0x54
 JA = 0x05
 JEQ = 0x15
 JGT = 0x25
@@ -191,6 +193,8 @@ class Filter:
                 a = k
             elif code == ALU_XOR_K:
                 a ^= k
+            elif code == ALU_AND_K:
+                a &= k
             elif code == RET_K:
                 return k
             elif code == JA:
@@ -253,6 +257,8 @@ def _disasm(i: int, insn: tuple[int, int, int, int]) -> str:
         return f"ld #{k:#x}"
     if code == ALU_XOR_K:
         return f"xor #{k:#x}"
+    if code == ALU_AND_K:
+        return f"and #{k:#x}"
     if code == RET_K:
         return f"ret #{k:#010x}  ; {describe_ret(k)}"
     if code == JA:
@@ -268,10 +274,11 @@ _OPS = ("==", "!=", "<", "<=", ">", ">=", "&")
 
 @dataclass(frozen=True, slots=True)
 class ArgCondition:
-    """``args[index] OP value``; ``&`` is true when any bit of ``value`` is set.
+    """``(args[index] & mask) OP value``; ``&`` is true when any bit of ``value`` is set.
 
     ``bits=32`` compares only the low half (int arguments such as a dirfd, whose upper
     register half the kernel ignores); ``signed`` compares as two's complement.
+    ``mask`` (None: all bits) tests flag fields such as ``flags & AT_REMOVEDIR``.
     """
 
     index: int
@@ -279,6 +286,7 @@ class ArgCondition:
     value: int
     signed: bool = False
     bits: int = 64
+    mask: int | None = None
 
     def __post_init__(self):
         if not 0 <= self.index < 6:
@@ -296,7 +304,8 @@ class ArgCondition:
         return v
 
     def matches(self, args: Sequence[int]) -> bool:
-        a, v = self._norm(args[self.index]), self._norm(self.value)
+        raw = args[self.index] if self.mask is None else args[self.index] & self.mask
+        a, v = self._norm(raw), self._norm(self.value)
         if self.op == "&":
             return bool(a & v)
         return {"==": a == v, "!=": a != v, "<": a < v, "<=": a <= v,
@@ -464,22 +473,26 @@ class _Builder:
     def condition(self, c: ArgCondition, t: str, f: str) -> None:
         """Branch to ``t`` if ``c`` holds else ``f``, comparing 32-bit halves, high first."""
         if c.op == "!=":
-            return self.condition(ArgCondition(c.index, "==", c.value, c.signed, c.bits), f, t)
+            return self.condition(dataclasses.replace(c, op="=="), f, t)
         if c.op in ("<", "<="):
-            flip = ">=" if c.op == "<" else ">"
-            return self.condition(ArgCondition(c.index, flip, c.value, c.signed, c.bits), f, t)
+            return self.condition(dataclasses.replace(c, op=">=" if c.op == "<" else ">"), f, t)
         b = self.items
         lo_off = 16 + 8 * c.index
-        v = c.value & _U64
-        vlo, vhi = v & 0xFFFFFFFF, v >> 32
         if c.op == "&":
+            v = c.value & (_U64 if c.mask is None else c.mask) & _U64
+            vlo, vhi = v & 0xFFFFFFFF, v >> 32
             if c.bits == 64 and vhi:
                 b += [Stmt(LD_W_ABS, lo_off + 4), Jump(JSET, vhi, t, None)]
             b += [Stmt(LD_W_ABS, lo_off), Jump(JSET, vlo, t, f)] if vlo else [Jump(JA, 0, f)]
             return None
+        v = c.value & _U64
+        vlo, vhi = v & 0xFFFFFFFF, v >> 32
+        mask = _U64 if c.mask is None else c.mask & _U64
         # Signed order is unsigned order once the sign bit of the top half is flipped.
         if c.bits == 64:
             b.append(Stmt(LD_W_ABS, lo_off + 4))
+            if mask >> 32 != 0xFFFFFFFF:
+                b.append(Stmt(ALU_AND_K, mask >> 32))
             if c.signed:
                 b.append(Stmt(ALU_XOR_K, _SIGN))
                 vhi ^= _SIGN
@@ -488,6 +501,8 @@ class _Builder:
             else:
                 b += [Jump(JGT, vhi, t, None), Jump(JEQ, vhi, None, f)]
         b.append(Stmt(LD_W_ABS, lo_off))
+        if mask & 0xFFFFFFFF != 0xFFFFFFFF:
+            b.append(Stmt(ALU_AND_K, mask & 0xFFFFFFFF))
         if c.signed and c.bits == 32:
             b.append(Stmt(ALU_XOR_K, _SIGN))
             vlo ^= _SIGN
