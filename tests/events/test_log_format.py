@@ -8,8 +8,17 @@ import timeit
 from datetime import UTC, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from syscalltrack.events import DEFAULT_FORMAT, LOG_MACROS, Limits, LogFormat, unknown_macros
+from syscalltrack.events import (
+    DEFAULT_FORMAT,
+    LOG_MACROS,
+    Limits,
+    LogFormat,
+    escape,
+    unknown_macros,
+)
 from syscalltrack.syscalls import I386
 
 ARTICLE_UNLINK = "%comm : %params delete by %euid --> %suid"
@@ -157,3 +166,26 @@ def test_render_cost(make_event, capsys):
                 cost = min(timeit.repeat(functools.partial(render, event), number=n, repeat=3)) / n
                 print(f"\n  {cost * 1e6:6.2f} us/line  {name:7} {fmt}", end="")
         print()
+
+
+WHOLE_ESCAPES = re.compile(r'(?:[^\\]|\\[nrt"\\]|\\x[0-9a-f]{2})*')
+
+
+@settings(max_examples=300, deadline=None)
+@given(comm=st.binary(max_size=40), max_line=st.integers(3, 60))
+def test_record_cut_never_splits_an_escape(make_event, comm, max_line):
+    line = LogFormat("%comm_bare", Limits(max_line=max_line))(make_event("getpid", comm=comm))
+    assert len(line) <= max_line
+    kept = line[:-3] if line != escape(comm) else line
+    assert WHOLE_ESCAPES.fullmatch(kept), line
+
+
+def test_record_cut_backs_off_to_the_escape_start(make_event):
+    def cut(comm, max_line):
+        return LogFormat("%comm_bare", Limits(max_line=max_line))(make_event("getpid", comm=comm))
+
+    assert cut(b"ab\x1bcdef", 9) == "ab\\x1b..."
+    assert cut(b"ab\x1bcdef", 7) == "ab..."
+    four_backslashes = b"a" + b"\\" * 4  # printed as a and 8 backslashes
+    assert cut(four_backslashes, 8) == "a" + "\\" * 4 + "..."
+    assert cut(four_backslashes, 7) == "a" + "\\" * 2 + "..."

@@ -57,7 +57,7 @@ class Event:
     egid: int
     sgid: int
     comm: bytes
-    timestamp_ns: int
+    timestamp_ns: int  # wall clock, ns since the Unix epoch (CLOCK_REALTIME)
     when: str = "before"
     rule: str | None = None
     action: str | None = None

@@ -20,9 +20,11 @@ Macros (longest name wins, so `%sid_%sname` is `%sid`, `_`, `%sname`):
 `%comm`, `%cwd`, `%path` and string arguments print in double quotes, as the
 article's `"rm" : "./dummy" delete by 0 --> 0`.  The original manual's default
 format shows the bare name (`876[mkdir]`); rather than give `%comm` two
-meanings, the default format uses `%comm_bare`.  Unknown values (`%retval`
-of a before rule, `%cwd` or `%path` not captured, no rule name) print as `?`.  An unknown
-`%word` is left as it is; `unknown_macros` lets the rule validator reject it.
+meanings, the default format uses `%comm_bare`.  Unknown values (`%retval` of
+a before rule, `%cwd` or `%path` not captured, no rule name) print as `?`.
+An unknown `%word` is left as it is; `unknown_macros` lets the rule validator
+reject it.  `%params` is the original's: integers in signed decimal of their
+C width (i386 longs 32-bit, so the article's `-1073748200`), `<NULL>`.
 
 Security: the tool runs as root and prints attacker-chosen bytes.  Every
 rendered line is printable ASCII: in values, bytes outside 0x20-0x7e and `"`
@@ -366,9 +368,11 @@ class _Clock:
         return f"{self._head}.{ns // 1000:06d}{self._tail}"
 
 
-# Macro name -> expression over the event `e` (helpers bound in _NAMESPACE).
+# Macro name -> expression over the event `e` (helpers bound by LogFormat).
+# Even the engine-set names go through _esc_str: the line is printable ASCII
+# whatever an engine puts in an event.
 _FIELDS = {
-    "ruleid": "_esc_str(e.rule)", "sid": "str(e.nr)", "sname": "e.name",
+    "ruleid": "_esc_str(e.rule)", "sid": "str(e.nr)", "sname": "_esc_str(e.name)",
     "params": "_params(e, _lim)", "args": "_args(e, _lim)",
     "pid": "str(e.pid)", "tid": "str(e.tid)", "ppid": "str(e.ppid)",
     "uid": "str(e.uid)", "euid": "str(e.euid)", "suid": "str(e.suid)",
@@ -377,7 +381,7 @@ _FIELDS = {
     "retval": "'?' if e.retval is None else str(e.retval)",
     "cwd": "'?' if e.cwd is None else _quote(e.cwd)",
     "path": "_first_path(e)", "time": "_clock(e)",
-    "abi": "e.abi", "when": "e.when", "action": "_esc_str(e.action)",
+    "abi": "_esc_str(e.abi)", "when": "_esc_str(e.when)", "action": "_esc_str(e.action)",
     **{f"param{n}": f"_param(e, {n - 1}, _lim)" for n in range(1, 7)},
 }
 LOG_MACROS: frozenset[str] = frozenset(_FIELDS)
@@ -393,18 +397,34 @@ def unknown_macros(fmt: str) -> list[tuple[int, str]]:
 
 
 def _esc_str(text: str | None) -> str:
-    """Rule and action names come from root's rule file, but are still escaped."""
+    """A name from the rule file or the engine: printed as is when it is safe."""
     if text is None:
         return "?"
     return text if text.isascii() and text.isprintable() else _escape_literal(text)
 
 
+def _cut(line: str, limit: int) -> str:
+    """`line` cut to `limit` characters ending in `...`, never inside an escape.
+
+    Escapes are at most 4 characters (`\\xHH`) and contain no backslash after
+    the first, so only the last backslash before the cut can begin a broken one.
+    """
+    keep = limit - 3
+    start = line.rfind("\\", max(keep - 3, 0), keep)
+    if start >= 0 and (start - len(line[:start].rstrip("\\"))) % 2 == 0:
+        size = 4 if line[start + 1] == "x" else 2
+        if start + size > keep:
+            keep = start
+    return line[:keep] + "..."
+
+
 class LogFormat:
     """A log_format string compiled once into a renderer: `LogFormat(fmt)(event) -> str`.
 
-    The generated function is one concatenation of literals and field
-    expressions; `source` shows it.  The line is cut at `limits.max_line`
-    characters, ending in `...`.
+    The generated function (`render`, for hot loops; `source` shows it) is one
+    concatenation of literals and field expressions.  The line is cut at
+    `limits.max_line` characters, ending in `...`.  `tz` is the zone of
+    `%time`, local time when None.
     """
 
     def __init__(self, fmt: str = DEFAULT_FORMAT, limits: Limits = Limits(),
@@ -430,19 +450,19 @@ class LogFormat:
         if limits.max_line is None:
             self.source = f"def render(e):\n    return {body}\n"
         else:
-            keep = max(limits.max_line - 3, 0)
+            n = limits.max_line
             self.source = (f"def render(e):\n    s = {body}\n"
-                           f"    return s if len(s) <= {limits.max_line} else s[:{keep}] + '...'\n")
+                           f"    return s if len(s) <= {n} else _cut(s, {n})\n")
         namespace = {
             "_esc_str": _esc_str, "_params": _PARAMS.all, "_args": _ARGS.all,
             "_param": _PARAMS.one, "_quote": quote, "_escape": escape,
-            "_first_path": _first_path, "_clock": _Clock(tz), "_lim": limits,
+            "_first_path": _first_path, "_clock": _Clock(tz), "_lim": limits, "_cut": _cut,
         }
         exec(compile(self.source, f"<log_format {fmt!r}>", "exec"), namespace)
-        self._render: Callable[[Event], str] = namespace["render"]
+        self.render: Callable[[Event], str] = namespace["render"]
 
     def __call__(self, event: Event) -> str:
-        return self._render(event)
+        return self.render(event)
 
     def __repr__(self) -> str:
         return f"LogFormat({self.format!r})"
