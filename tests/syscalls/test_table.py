@@ -146,3 +146,11 @@ def test_constants():
     assert CONSTANTS["SIGKILL"] == 9
     assert CONSTANTS["S_IRWXU"] == 0o700
     assert errno_name(13) == "EACCES"
+
+
+def test_i386_arguments_are_32_bits_wide():
+    ptrace32 = table().by_name("ptrace", I386)
+    data = ptrace32.args[3]  # unsigned long: 4 bytes on i386
+    assert data.width == 4
+    assert data.as_signed(0xBFFFF018) == -1073745896
+    assert table().by_name("ptrace").args[3].width == 8

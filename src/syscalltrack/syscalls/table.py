@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 from .kinds import ArgKind, arg_kind, buffer_length_arg
@@ -28,11 +28,13 @@ class Arg:
     ctype: str
     kind: ArgKind
     length_arg: int | None = None  # 0-based index of the length of a BUFFER
+    compat: bool = False  # an i386 argument: `long` and pointers are 4 bytes
 
     @property
     def width(self) -> int:
-        """Bytes of the register the kernel reads (`int` is 4, pointers 8)."""
-        return _C_INT_TYPES.get(self.ctype, (8, False))[0]
+        """Bytes of the register the kernel reads (`int` is 4, pointers 8, 4 on i386)."""
+        width = _C_INT_TYPES.get(self.ctype, (8, False))[0]
+        return min(width, 4) if self.compat else width
 
     @property
     def signed(self) -> bool:
@@ -162,8 +164,9 @@ def _parse_args(syscall: str, spec: str) -> tuple[Arg, ...]:
     return tuple(args)
 
 
-def _generic_args(count: int, start: int = 0) -> tuple[Arg, ...]:
-    return tuple(Arg(f"arg{i + 1}", "unsigned long", ArgKind.UINT) for i in range(start, count))
+def _generic_args(count: int, start: int = 0, compat: bool = False) -> tuple[Arg, ...]:
+    return tuple(Arg(f"arg{i + 1}", "unsigned long", ArgKind.UINT, compat=compat)
+                 for i in range(start, count))
 
 
 def _i386_family(name: str, native: dict[str, Syscall]) -> str:
@@ -197,9 +200,9 @@ def _load_rows(text: str) -> list[Syscall]:
         nargs = int(rec["nargs"])
         family = _i386_family(rec["name"], native)
         twin = native.get(family)
-        args = twin.args[:nargs] if twin else ()
+        args = tuple(replace(a, compat=True) for a in twin.args[:nargs]) if twin else ()
         if len(args) < nargs:
-            args = args + _generic_args(nargs, len(args))
+            args = args + _generic_args(nargs, len(args), compat=True)
         rows.append(Syscall(I386, int(rec["nr"]), rec["name"], args, _groups(rec["classes"]),
                             None, family))
     return rows
