@@ -24,7 +24,7 @@ from syscalltrack.rules import (
 )
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "article.rules").read_text()
-SETTINGS = settings(max_examples=300, deadline=None,
+SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -30,8 +30,9 @@ _FLIP = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 class ArgTest:
     """`(PARAMS[arg+1] & mask) OP value`, or without the mask when `mask` is None.
 
-    `arg` is 0-based in the rule's (classic) signature; the comparison is
-    signed 64-bit on the normalised argument, as in `values.py`.
+    `arg` is 0-based in the rule's (classic) signature -- for a rule bound
+    through a modern variant, `Variant.args[arg]` is the register to test;
+    the comparison is signed 64-bit on the normalised argument (`values.py`).
     """
 
     arg: int

@@ -40,7 +40,7 @@ from .ast import (
 from .errors import Diagnostic
 from .macros import AFTER_ONLY_MACROS, MACRO_ORDER, MACROS, split_log_format
 from .printer import expr_text
-from .values import BIT63, is_constant
+from .values import BIT63, const_value, is_constant
 
 MAX_DEPTH = 48  # deeper expressions are refused (the compiled form nests Python parentheses)
 
@@ -316,8 +316,6 @@ class _RuleChecker:
         return dataclasses.replace(call, value=value), (None if value is None else INT)
 
     def macro_value(self, call: Call, arg: Expr) -> int | None:
-        from .values import const_value
-
         if call.func == "htons":
             port = const_value(arg)
             if not 0 <= port <= 0xFFFF:
