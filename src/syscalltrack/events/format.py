@@ -4,7 +4,9 @@ A format string is compiled once (`LogFormat`) into a generated function that
 concatenates literal text and field values; the daemon renders hundreds of
 thousands of lines a second, so nothing is parsed per event.
 
-Macros (longest name wins, so `%sid_%sname` is `%sid`, `_`, `%sname`):
+A macro is `%` and a run of letters, so `%sid_%sname` is `%sid`, `_`,
+`%sname` and `%params` is never `%param` + `s` (the rule validator, in
+`rules.macros`, reads formats the same way):
 
     %ruleid %sid %sname %params %pid %uid %euid %suid %gid %egid %sgid
     %comm %retval %cwd                          the original's (reference §5)
@@ -12,15 +14,14 @@ Macros (longest name wins, so `%sid_%sname` is `%sid`, `_`, `%sname`):
     %time       ISO-8601 with microseconds and UTC offset, local time by
                 default: 2026-11-26T15:51:07.123456+01:00
     %args       the arguments strace-style: O_RDONLY|O_CLOEXEC, 0755, AT_*, NULL
-    %param1 .. %param6   one argument, printed as in %params
     %path       the resolved absolute path of the first path argument
-    %comm_bare  the command name without quotes (the default format's `[%comm_bare]`)
+    %barecomm   the command name without quotes (the default format's `[%barecomm]`)
     %%          a literal percent sign
 
 `%comm`, `%cwd`, `%path` and string arguments print in double quotes, as the
 article's `"rm" : "./dummy" delete by 0 --> 0`.  The original manual's default
 format shows the bare name (`876[mkdir]`); rather than give `%comm` two
-meanings, the default format uses `%comm_bare`.  Unknown values (`%retval` of
+meanings, the default format uses `%barecomm`.  Unknown values (`%retval` of
 a before rule, `%cwd` or `%path` not captured, no rule name) print as `?`.
 An unknown `%word` is left as it is; `unknown_macros` lets the rule validator
 reject it.  `%params` is the original's: integers in signed decimal of their
@@ -41,11 +42,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
-from ..syscalls import I386, Arg, ArgKind
+from ..syscalls import Arg, ArgKind
 from ..syscalls.constants import ADDRESS_FAMILIES, AT_FDCWD, AT_FLAGS, MODES, OPEN_FLAGS
 from .event import ArgValue, Event, SockAddr, Unreadable
 
-DEFAULT_FORMAT = "syscall: %pid[%comm_bare]: %sid_%sname(%params) (rule %ruleid)"
+DEFAULT_FORMAT = "syscall: %pid[%barecomm]: %sid_%sname(%params) (rule %ruleid)"
 
 # ---------------------------------------------------------------- escaping
 
@@ -115,13 +116,12 @@ class Limits:
 Printer = Callable[[ArgValue, Arg, int, Event, Limits], str]
 
 
-def _bits(arg: Arg, abi: str) -> int:
-    """Width an integer prints at: its C type's, with i386 longs and pointers 32-bit.
+def _bits(arg: Arg) -> int:
+    """Width an integer prints at: its C type's (i386 longs and pointers are 32-bit).
 
     Narrower types are promoted to int as printf would: umode_t 0100644 is 33188.
     """
-    width = arg.width
-    return 32 if width < 4 or (abi == I386 and width > 4) else width * 8
+    return max(arg.width, 4) * 8
 
 
 def _signed(value: int, bits: int) -> int:
@@ -285,9 +285,9 @@ ARGS_PRINTERS: dict[ArgKind, Printer] = _make_printers("NULL", symbolic=True)
 class _ArgumentPrinter:
     """Prints an event's arguments with one printer table.
 
-    The (index, arg, bits, printer) plan of each signature and ABI is built
-    once and found by the signature's identity: engines pass the table's own
-    tuples, so this is a dict lookup per event.
+    The (index, arg, bits, printer) plan of each signature is built once and
+    found by the signature's identity: engines pass the table's own tuples,
+    so this is a dict lookup per event.
     """
 
     __slots__ = ("_plans", "_printers")
@@ -296,27 +296,26 @@ class _ArgumentPrinter:
         self._printers = printers
         self._plans: dict[int, tuple[tuple[Arg, ...], tuple]] = {}
 
-    def _plan(self, sig: tuple[Arg, ...], abi: str) -> tuple:
-        key = -id(sig) if abi == I386 else id(sig)  # both ABIs share signature tuples
-        plan = self._plans.get(key)
+    def _plan(self, sig: tuple[Arg, ...]) -> tuple:
+        plan = self._plans.get(id(sig))
         if plan is None or plan[0] is not sig:
             if len(self._plans) > 4096:  # signatures built per event: do not grow forever
                 self._plans.clear()
-            steps = tuple((i, a, _bits(a, abi), self._printers[a.kind]) for i, a in enumerate(sig))
-            plan = self._plans[key] = (sig, steps)
+            steps = tuple((i, a, _bits(a), self._printers[a.kind]) for i, a in enumerate(sig))
+            plan = self._plans[id(sig)] = (sig, steps)
         return plan[1]
 
     def all(self, event: Event, limits: Limits) -> str:
         values = event.values
         if len(values) < len(event.args):  # not decoded: the raw values
             values = values + event.args[len(values):]
-        plan = self._plan(event.signature, event.abi)
+        plan = self._plan(event.signature)
         return ", ".join([p(values[i], a, bits, event, limits) for i, a, bits, p in plan])
 
     def one(self, event: Event, index: int, limits: Limits) -> str:
         if index >= len(event.signature):
             return "?"
-        _i, arg, bits, printer = self._plan(event.signature, event.abi)[index]
+        _i, arg, bits, printer = self._plan(event.signature)[index]
         value = event.values[index] if index < len(event.values) else event.args[index]
         return printer(value, arg, bits, event, limits)
 
@@ -377,23 +376,21 @@ _FIELDS = {
     "pid": "str(e.pid)", "tid": "str(e.tid)", "ppid": "str(e.ppid)",
     "uid": "str(e.uid)", "euid": "str(e.euid)", "suid": "str(e.suid)",
     "gid": "str(e.gid)", "egid": "str(e.egid)", "sgid": "str(e.sgid)",
-    "comm": "_quote(e.comm)", "comm_bare": "_escape(e.comm)",
+    "comm": "_quote(e.comm)", "barecomm": "_escape(e.comm)",
     "retval": "'?' if e.retval is None else str(e.retval)",
     "cwd": "'?' if e.cwd is None else _quote(e.cwd)",
     "path": "_first_path(e)", "time": "_clock(e)",
     "abi": "_esc_str(e.abi)", "when": "_esc_str(e.when)", "action": "_esc_str(e.action)",
-    **{f"param{n}": f"_param(e, {n - 1}, _lim)" for n in range(1, 7)},
 }
 LOG_MACROS: frozenset[str] = frozenset(_FIELDS)
 
-_TOKEN = re.compile(
-    "%(?:(%)|(" + "|".join(sorted(_FIELDS, key=len, reverse=True)) + r")|(\w+))?"
-)
+_TOKEN = re.compile(r"%(%|[A-Za-z]+)")
 
 
 def unknown_macros(fmt: str) -> list[tuple[int, str]]:
     """(offset, `%word`) of each `%word` that is not a macro, for the rule validator."""
-    return [(m.start(), m.group()) for m in _TOKEN.finditer(fmt) if m.group(3)]
+    return [(m.start(), m.group()) for m in _TOKEN.finditer(fmt)
+            if m.group(1) != "%" and m.group(1) not in _FIELDS]
 
 
 def _esc_str(text: str | None) -> str:
@@ -434,14 +431,14 @@ class LogFormat:
         parts: list[str] = []
         pos = 0
         for m in _TOKEN.finditer(fmt):
-            literal, name = fmt[pos:m.start()], m.group(2)
-            if m.group(1):
+            literal, name = fmt[pos:m.start()], m.group(1)
+            if name == "%":
                 literal += "%"
-            elif not name:
+            elif name not in _FIELDS:  # left as written; the validator rejects it
                 literal += m.group()
             if literal:
                 parts.append(repr(_escape_literal(literal)))
-            if name:
+            if name in _FIELDS:
                 parts.append(f"({_FIELDS[name]})")
             pos = m.end()
         if fmt[pos:]:
@@ -455,7 +452,7 @@ class LogFormat:
                            f"    return s if len(s) <= {n} else _cut(s, {n})\n")
         namespace = {
             "_esc_str": _esc_str, "_params": _PARAMS.all, "_args": _ARGS.all,
-            "_param": _PARAMS.one, "_quote": quote, "_escape": escape,
+            "_quote": quote, "_escape": escape,
             "_first_path": _first_path, "_clock": _Clock(tz), "_lim": limits, "_cut": _cut,
         }
         exec(compile(self.source, f"<log_format {fmt!r}>", "exec"), namespace)

@@ -13,8 +13,9 @@
 `rule`, `action`, `cwd`, `retval`, `log_format` are null when unknown.
 Each argument has `name`, `type` (C type), `kind` (decoding kind), `raw` (the
 register value normalised to its C type) and, when the engine decoded it,
-`value`; `path` (resolved absolute path) and `length_arg` (index of a
-buffer's length argument) only when they exist.
+`value`; `path` (resolved absolute path), `length_arg` (index of a buffer's
+length argument) and `compat` (true: an i386 argument, `long` is 32-bit)
+only when they exist.
 
 Byte strings (comm, cwd, paths, string values, argv items) that are valid
 UTF-8 are JSON strings; any other is `{"base64": "..."}`, so every byte
@@ -107,6 +108,7 @@ def _static(sig: tuple[Arg, ...]) -> tuple[dict[str, Any], ...]:
         entry = _STATIC[id(sig)] = (sig, tuple(
             {"name": a.name, "type": a.ctype, "kind": a.kind.value}
             | ({} if a.length_arg is None else {"length_arg": a.length_arg})
+            | ({"compat": True} if a.compat else {})
             for a in sig
         ))
     return entry[1]
@@ -148,7 +150,8 @@ def from_dict(obj: dict[str, Any]) -> Event:
     """The Event `to_dict` was made from, byte for byte."""
     args = obj["args"]
     signature = tuple(
-        Arg(a["name"], a["type"], ArgKind(a["kind"]), a.get("length_arg")) for a in args
+        Arg(a["name"], a["type"], ArgKind(a["kind"]), a.get("length_arg"), a.get("compat", False))
+        for a in args
     )
     values = tuple(_unvalue(a["value"]) for a in args if "value" in a)
     paths = {i: _unb(a["path"]) for i, a in enumerate(args) if "path" in a}
