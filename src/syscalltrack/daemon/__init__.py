@@ -1,0 +1,1 @@
+"""The system-wide tracker daemon and its control protocol."""

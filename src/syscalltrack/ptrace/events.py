@@ -29,13 +29,14 @@ class Decision:
     """What to do with a stopped call.
 
     ``want_exit`` asks for :meth:`Consumer.on_exit` (it costs a second stop);
+    a FAIL skips the call, which then returns ``retval`` (``-errno``, 0, or any value);
     ``rewrite`` maps argument index → new integer, or bytes placed in the tracee's
     memory (a NUL is appended) whose address becomes the argument.
     """
 
     action: Action = Action.CONTINUE
     want_exit: bool = False
-    errno: int = 0
+    retval: int = 0
     rewrite: Mapping[int, int | bytes] = field(default_factory=lambda: _NO_REWRITE)
 
     @classmethod
@@ -50,7 +51,12 @@ class Decision:
         """Skip the call; it returns ``-errno`` (``0`` = pretend it succeeded)."""
         if not 0 <= errno <= 4095:
             raise ValueError(f"errno {errno} out of range 0..4095")
-        return cls(Action.FAIL, want_exit, errno)
+        return cls(Action.FAIL, want_exit, -errno)
+
+    @classmethod
+    def returning(cls, retval: int, want_exit: bool = False) -> "Decision":
+        """Skip the call; it returns ``retval`` as is (a fake result such as 5)."""
+        return cls(Action.FAIL, want_exit, retval)
 
     @classmethod
     def kill(cls) -> "Decision":

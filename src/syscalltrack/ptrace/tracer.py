@@ -374,7 +374,7 @@ class Tracer:
             if d.rewrite and not self._rewrite(t, call, d.rewrite):
                 self._fail(t, _errno.EFAULT)
         elif action is Action.FAIL:
-            self._fail(t, d.errno)
+            self._fail(t, -d.retval)
         elif action is Action.KILL:
             self._skip_call(t)
             _kill(t.tgid)

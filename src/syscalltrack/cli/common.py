@@ -1,0 +1,35 @@
+"""What every tool shares: error reporting and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from ..daemon.client import DaemonError, NotLoaded
+from ..rules import RuleError
+
+Runner = Callable[[argparse.Namespace], int]
+
+
+def run(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    """Parse `argv`, call the chosen runner, turn expected failures into messages."""
+    args = parser.parse_args(argv)
+    runner: Runner = args.run
+    try:
+        return runner(args)
+    except RuleError as err:
+        print(err, file=sys.stderr)
+        return 1
+    except (NotLoaded, DaemonError) as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 1
+    except OSError as err:
+        if err.filename is None:
+            raise
+        print(f"{prog}: {err.filename}: {err.strerror}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,64 @@
+"""sct_config: upload, download, delete and check rule sets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..daemon import client
+from ..rules import load_rules
+from .common import run
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up = sub.add_parser("upload", help="validate FILE and make it the loaded rule set")
+    up.add_argument("file")
+    up.set_defaults(run=upload)
+    down = sub.add_parser("download", help="print the loaded rules (re-uploadable)")
+    down.set_defaults(run=download)
+    delete_ = sub.add_parser("delete", help="remove all loaded rules")
+    delete_.set_defaults(run=delete)
+    chk = sub.add_parser("check", help="validate FILE only")
+    chk.add_argument("file")
+    chk.set_defaults(run=check)
+
+
+def check(args: argparse.Namespace) -> int:
+    """Validate a rule file and say what each rule watches."""
+    ruleset = load_rules(Path(args.file))
+    count = len(ruleset.rules)
+    print(f"{count} rule{'s' if count != 1 else ''} OK")
+    for rule in ruleset.rules:
+        print(f"  {rule.name}: {rule.syscall} {rule.when} -> {rule.action.type}")
+    return 0
+
+
+def upload(args: argparse.Namespace) -> int:
+    """Validate locally first (errors are shown even when nothing is loaded), then upload."""
+    text = Path(args.file).read_bytes()
+    load_rules(text, filename=args.file)
+    client.request("upload", text=text.decode(), filename=args.file)
+    print(f"Successfully uploaded rules from file '{args.file}'")
+    return 0
+
+
+def download(_args: argparse.Namespace) -> int:
+    sys.stdout.write(client.request("download")["rules"])
+    return 0
+
+
+def delete(_args: argparse.Namespace) -> int:
+    client.request("delete")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sct_config", description=__doc__)
+    add_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run("sct_config", build_parser(), argv)

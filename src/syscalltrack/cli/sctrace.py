@@ -1,0 +1,100 @@
+"""sctrace: run a command, or attach to processes, under syscalltrack rules (seccomp + ptrace).
+
+With -c RULES every action works, FAIL included, on any kernel.  Without
+rules it shows every call (or those -e trace=... selects), strace-style.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..engines.sctrace import attach, run_command
+from ..events.render import Renderer
+from ..ptrace import SpawnError
+from ..rules import RuleSet, load_rules
+from ..syscalls import table
+from .common import run
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--rules", metavar="RULES", help="rule file to apply")
+    parser.add_argument(
+        "-e", dest="expr", metavar="trace=NAMES",
+        help="also show these calls: trace=unlink,openat or trace=%%file (strace groups), "
+             "trace=all",
+    )
+    parser.add_argument("-p", dest="pids", type=int, action="append", default=[],
+                        metavar="PID", help="attach to a running process (repeatable)")
+    parser.add_argument("-o", dest="output", metavar="FILE", help="write the log to FILE")
+    parser.add_argument("--json", action="store_true", help="one JSON object per event")
+    parser.add_argument("--format", help="a log_format that overrides the rules' own")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
+    parser.set_defaults(run=trace)
+
+
+def selection(expr: str | None) -> frozenset[str]:
+    """The call families an -e trace=... expression names."""
+    if expr is None:
+        return frozenset()
+    key, _, names = expr.partition("=")
+    if key != "trace" or not names:
+        raise SystemExit(f"sctrace: -e takes trace=NAMES, not '{expr}'")
+    selected: set[str] = set()
+    for name in names.split(","):
+        if name == "all":
+            selected |= {sc.family for sc in table()}
+        elif name.startswith("%"):
+            group = table().group(name[1:])
+            if not group:
+                known = ", ".join(f"%{g}" for g in sorted(table().groups))
+                raise SystemExit(f"sctrace: unknown group '{name}'; known: {known}")
+            selected |= group
+        elif (sc := table().lookup(name)) is not None:
+            selected.add(sc.family)
+        else:
+            raise SystemExit(f"sctrace: unknown system call '{name}'")
+    return frozenset(selected)
+
+
+def trace(args: argparse.Namespace) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if bool(command) == bool(args.pids):
+        raise SystemExit("sctrace: give a command to run, or -p PID to attach, not both")
+    ruleset = load_rules(Path(args.rules)) if args.rules else RuleSet(())
+    names = selection(args.expr)
+    if not args.rules and not names:
+        names = selection("trace=all")
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stderr  # noqa: SIM115
+    render = Renderer(json=args.json, override=args.format)
+
+    def emit(event):
+        out.write(render(event) + "\n")
+        out.flush()
+
+    def notice(message: str) -> None:
+        print(f"sctrace: {message}", file=sys.stderr, flush=True)
+
+    try:
+        if args.pids:
+            return attach(ruleset, args.pids, emit, notice, names)
+        return run_command(ruleset, command, emit, notice, names)
+    except SpawnError as err:
+        print(f"sctrace: cannot run '{command[0]}': {os.strerror(err.errno)}", file=sys.stderr)
+        return 127 if err.errno == 2 else 126
+    finally:
+        if out is not sys.stderr:
+            out.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sctrace", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run("sctrace", build_parser(), argv)

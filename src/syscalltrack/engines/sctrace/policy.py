@@ -1,0 +1,129 @@
+"""A rule set as a seccomp filter: which calls stop in sctrace, which fail in the kernel.
+
+Only the calls the rules name (and their modern variants, on both ABIs) stop;
+every other call runs at full speed.  A FAIL rule whose filter reads nothing
+but integer arguments and constants is compiled into the filter itself as
+SECCOMP_RET_ERRNO, so those calls fail without a stop -- as long as doing so
+keeps first-match semantics:
+
+- only a leading run of such FAIL rules in a call's before list is compiled
+  (a rule before them that might match must be evaluated first, in sctrace);
+- not when the call has after rules (they must see the failed call) or when the
+  FAIL rule also logs;
+- only when every argument test translates exactly to the 32/64-bit compares
+  of classic BPF (`exact_condition`); otherwise the call stops and sctrace
+  decides.
+
+Foreign ABIs: i386 (`int $0x80`) calls are matched with the i386 table, so a
+rule on `unlink` also stops i386 `unlink` (10).  x32 calls are all sent to
+sctrace, which decodes them with the x86_64 numbers.  i386 `socketcall` and
+`ipc` multiplex many calls behind one number; when a rule set enforces
+anything (FAIL, KILL, SUSPEND, REWRITE), they are refused with ENOSYS so that
+they cannot be used to go around it.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+from collections.abc import Iterable
+
+from ...ptrace import RET_TRACE, ArgCondition, ErrnoRule, Policy
+from ...rules import ActionType, ArgTest, BoundRule, RuleSet, When
+from ...syscalls import I386, Arg, FromStruct, table
+
+_MULTIPLEXERS = ("socketcall", "ipc")
+_ENFORCING = frozenset({ActionType.FAIL, ActionType.KILL, ActionType.SUSPEND,
+                        ActionType.REWRITE})
+_INT32 = range(-(1 << 31), 1 << 31)
+_UINT32 = range(1 << 32)
+
+
+def build_policy(ruleset: RuleSet, also_trace: Iterable[str] = ()) -> Policy:
+    """The seccomp policy for `ruleset`, stopping also the calls named in `also_trace`."""
+    trace: dict[str, set[int]] = {"x86_64": set(), "i386": set()}
+    errno_rules: list[ErrnoRule] = []
+    names = set(ruleset.watched()) | set(also_trace)
+    for name in sorted(names):
+        for sc in table().family(name):
+            trace[sc.abi].add(sc.nr)
+        errno_rules += _in_filter_failures(ruleset, name)
+    if any(rule.action.type in _ENFORCING for rule in ruleset.rules):
+        for name in _MULTIPLEXERS:
+            sc = table().by_name(name, I386)
+            errno_rules.append(ErrnoRule(I386, sc.nr, (), errno_mod.ENOSYS))
+    return Policy(trace=trace, errno_rules=errno_rules, otherwise={"x32": RET_TRACE})
+
+
+def _in_filter_failures(ruleset: RuleSet, name: str) -> list[ErrnoRule]:
+    if ruleset.rules_for(name, When.AFTER):
+        return []
+    out: list[ErrnoRule] = []
+    for bound in ruleset.rules_for(name, When.BEFORE):
+        compiled = _compile_fail(bound, name)
+        if compiled is None:
+            break
+        out += compiled
+    return out
+
+
+def _compile_fail(bound: BoundRule, name: str) -> list[ErrnoRule] | None:
+    """The ErrnoRules for one FAIL rule bound to call `name`, or None if it needs a stop."""
+    action = bound.rule.action
+    conjunctions = bound.filter.arg_conditions
+    if action.type is not ActionType.FAIL or action.log_format or conjunctions is None:
+        return None
+    result = action.error_code.value
+    if result > 0:
+        return None  # a positive fake result needs the tracer to set it
+    out = []
+    for sc in table().family(name):
+        for conjunction in conjunctions:
+            conditions = _translate(bound, sc.args, conjunction)
+            if conditions is None:
+                return None
+            out.append(ErrnoRule(sc.abi, sc.nr, conditions, -result))
+    return out
+
+
+def _translate(bound: BoundRule, args: tuple[Arg, ...],
+               conjunction: tuple[ArgTest, ...]) -> tuple[ArgCondition, ...] | None:
+    """One AND of rule argument tests as seccomp conditions on the real call's arguments."""
+    conditions = []
+    variant = bound.variant
+    if variant is not None and variant.condition is not None:
+        cond = variant.condition
+        conditions.append(ArgCondition(cond.arg, "==", cond.value, bits=32, mask=cond.mask))
+    for test in conjunction:
+        index = variant.args[test.arg] if variant is not None else test.arg
+        if isinstance(index, FromStruct):
+            return None
+        condition = exact_condition(args[index], index, test)
+        if condition is None:
+            return None
+        conditions.append(condition)
+    return tuple(conditions)
+
+
+def exact_condition(arg: Arg, index: int, test: ArgTest) -> ArgCondition | None:
+    """`test` on argument `arg` as a seccomp compare, when that compare is exact.
+
+    Filters compare arguments normalised to their C type as signed 64-bit
+    numbers (rules/values.py); seccomp sees the raw registers.  A 64-bit
+    argument compares the same signed; a narrower one compares its low half,
+    which is exact only while the constant lies in the range the argument can
+    take (else the outcome is a constant, and sctrace decides at a stop).
+    """
+    if arg.width == 8:
+        return ArgCondition(index, test.op, test.value, signed=True, bits=64, mask=test.mask)
+    full = (1 << (8 * arg.width)) - 1
+    if arg.signed and test.mask is None:
+        if test.value not in _INT32:
+            return None
+        return ArgCondition(index, test.op, test.value, signed=True, bits=32)
+    mask = full if test.mask is None else test.mask & full
+    if arg.signed and test.mask is not None and not 0 <= test.mask < (1 << 31):
+        return None  # sign-extension could set bits the low half does not show
+    if test.value not in _UINT32:
+        return None
+    return ArgCondition(index, test.op, test.value, signed=False, bits=32,
+                        mask=None if mask == 0xFFFFFFFF else mask)
