@@ -1,0 +1,923 @@
+"""From a validated RuleSet to eBPF programs: one per (system call, when) that has rules.
+
+Program shape (``dump()`` prints it next to each rule):
+
+* a *prologue* that puts the call's raw arguments into the frame
+  (``layout.py``): from the tracepoint context (``syscalls:sys_enter_X`` keeps
+  argument i at the offset its format file gives, 16 + 8·i), from the saved
+  entry for exit programs, or -- the *test* prologue -- from a fake
+  ``pt_regs`` in the test's own memory with ``probe_read_user``, so that
+  BPF_PROG_TEST_RUN on a RAW_TRACEPOINT program runs exactly the body that
+  production runs;
+* the ids, COMM and strings the filters of this list read (and nothing more:
+  a call that no rule can match pays for what its filters look at only);
+* the rules in list order: the variant's condition (``unlinkat`` counts as
+  ``unlink`` only without AT_REMOVEDIR), then the filter; the first match
+  jumps to the shared *emit* tail with the rule index -- first-match is
+  decided in the kernel;
+* emit: count the match, reserve a fixed-size record in the ring buffer
+  (count it lost per rule when the ring is full), fill and submit it, then
+  act: KILL and SUSPEND send SIGKILL / SIGSTOP to the caller.
+
+Filter semantics are ``rules.values``'s, reproduced with 64-bit registers:
+arguments normalised to their C type (sign- or zero-extended), ``+ - ~``
+wrapping, signed comparisons. String tests run a byte automaton (``dfa.py``)
+over the string with ``bpf_loop``. A test that the kernel cannot decide makes
+the rule *undecided*: no action, and an undecided notice goes to user space
+naming the rule -- never a wrong verdict. That happens only for
+
+* a string longer than the compare window (default 4096 bytes = PATH_MAX),
+  when the automaton has not settled within the window;
+* a classic rule's path on a modern call relative to a directory fd
+  (``unlinkat(fd, "x", 0)`` seen by an ``unlink`` rule: the reference wants
+  it resolved against the fd, which this engine does not do).
+
+Rejected at load, with the rule's position and "use sctrace": FAIL (this
+kernel cannot change a call's result; see ``engine.check_fail``), REWRITE,
+``PATH[n]`` and ``CWD`` (they need the caller's cwd or a dirfd resolved to a
+path; not computed in the kernel), ``==``/``!=`` between two strings that
+are both read at run time, string tests on buffer arguments, patterns whose
+automaton needs more than 256 states, and calls with no x86_64 tracepoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...bpf import asm, tracefs
+from ...bpf.asm import R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, Instruction
+from ...bpf.prog import ProgType
+from ...rules import ActionType, BoundRule, Diagnostic, RuleError, RuleSet, When
+from ...rules.ast import Binary, Expr, In, Unary, Var
+from ...rules.values import const_value, is_constant, is_string
+from ...syscalls import ArgKind, FromStruct, Syscall, table
+from . import dfa as dfa_mod
+from .layout import (
+    ARGS,
+    CRED,
+    EXTRA,
+    KIND_UNDECIDED,
+    NR,
+    PID,
+    PPID,
+    REC_FRAME,
+    REC_KIND,
+    REC_RULE,
+    REC_TS,
+    RET,
+    TID,
+    Kernel,
+    Layout,
+    kernel,
+)
+from .loader import func_ref
+
+ACTION_CODES = {ActionType.LOG: 0, ActionType.KILL: 1, ActionType.SUSPEND: 2}
+SIGNALS = {1: 9, 2: 19}  # KILL -> SIGKILL, SUSPEND -> SIGSTOP
+AT_FDCWD = -100
+BPF_LOOP = 181
+NOEXIST_ANY = 0
+
+# Map names (at most 15 characters).
+SCRATCH, EVENTS, COUNTERS, DFA, AFTER = "sct_scratch", "sct_events", "sct_counters", "sct_dfa", \
+    "sct_after"
+COUNTER_FIELDS = ("matches", "lost", "undecided")
+
+# Stack: expression slots from fp-8 down, then fixed slots.
+MAX_DEPTH = 50
+LOOP_CTX = -432  # bpf_loop context: buffer, table, state
+KEY = -440
+OUTCOME = -448
+TMP = -456
+TS = -464
+TMP2 = -472
+
+# x86_64 pt_regs offsets of the argument registers: di si dx r10 r8 r9.
+PT_REGS_ARGS = (112, 104, 96, 56, 72, 64)
+
+
+class Prologue:
+    TRACEPOINT = "tracepoint"
+    TEST = "test"
+
+
+@dataclass
+class DfaTables:
+    """Automata shared by all programs of a rule set: one map entry each."""
+
+    tables: list[bytes] = field(default_factory=list)
+    index: dict[tuple, int] = field(default_factory=dict)
+
+    def add(self, key: tuple, automaton: dfa_mod.DFA) -> int:
+        if key not in self.index:
+            self.index[key] = len(self.tables)
+            self.tables.append(automaton.table())
+        return self.index[key]
+
+    @property
+    def value_size(self) -> int:
+        return max((len(t) for t in self.tables), default=512)
+
+
+@dataclass(frozen=True)
+class ProgramPlan:
+    """One generated program: where it attaches and the rules it evaluates, in order."""
+
+    name: str
+    syscall: Syscall
+    when: When
+    rules: tuple[BoundRule, ...]
+    saves_entry: bool  # the enter program saves the frame for after rules
+    instructions: tuple[Instruction, ...]
+    prog_type: ProgType
+    attach: tuple[str, str]
+    rule_spans: tuple[tuple[int, int, int], ...] = ()  # (rule index, first, last instruction)
+
+
+def _signature(bound: BoundRule):
+    return table().lookup(bound.rule.syscall).args
+
+
+def _source(bound: BoundRule, index: int):
+    """Where classic argument ``index`` (0-based) comes from in the real call."""
+    return bound.variant.args[index] if bound.variant else index
+
+
+def string_slots(sc: Syscall) -> dict[int, int]:
+    """Argument index -> string slot, for the string and buffer arguments of ``sc``."""
+    return {i: k for k, i in enumerate(i for i, a in enumerate(sc.args) if a.kind.is_string)}
+
+
+class _Code:
+    """Instructions with labels that may pile up on one spot (aliased at the end)."""
+
+    def __init__(self):
+        self.insns: list[Instruction] = []
+        self.pending: str | None = None
+        self.alias: dict[str, str] = {}
+        self.count = 0
+
+    def fresh(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def place(self, name: str) -> None:
+        if self.pending is not None:
+            self.alias[name] = self.pending
+        else:
+            self.pending = name
+
+    def __call__(self, *insns: Instruction) -> None:
+        for insn in insns:
+            if self.pending is not None:
+                insn = Instruction(insn.opcode, insn.dst, insn.src, insn.off, insn.imm,
+                                   insn.label, insn.map_ref, self.pending)
+                self.pending = None
+            self.insns.append(insn)
+
+    def __getattr__(self, name):
+        ctor = asm._CONSTRUCTORS[name]
+        return lambda *args: self(ctor(*args))
+
+    def finish(self) -> tuple[Instruction, ...]:
+        if self.pending is not None:
+            raise asm.AsmError(f"label {self.pending} at the end of the program")
+
+        def target(label):
+            while label in self.alias:
+                label = self.alias[label]
+            return label
+        return tuple(
+            Instruction(i.opcode, i.dst, i.src, i.off, i.imm, target(i.label), i.map_ref, i.symbol)
+            if i.label is not None else i for i in self.insns)
+
+
+def _load_const(c: _Code, reg, value: int) -> None:
+    if asm.INT32_MIN <= value <= asm.INT32_MAX:
+        c.mov(reg, value)
+    else:
+        c.ld_imm64(reg, value)
+
+
+_JUMPS = {"==": "jeq", "!=": "jne", "<": "jslt", ">": "jsgt", "<=": "jsle", ">=": "jsge"}
+_FLIP = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
+_STRING_OPS = {"~=", "startswith", "endswith", "glob"}
+
+
+class _ProgramGen:
+    """Generates one program. ``c`` accumulates code; R6 = ctx (later the record),
+    R7 = frame, R8/R9 = rule index and action/kind on the way to emit."""
+
+    def __init__(self, layout: Layout, kern: Kernel, dfas: DfaTables, sc: Syscall, when: When,
+                 rules: tuple[BoundRule, ...], prologue: str, saves_entry: bool):
+        self.layout, self.kern, self.dfas = layout, kern, dfas
+        self.sc, self.when, self.rules = sc, when, rules
+        self.prologue, self.saves_entry = prologue, saves_entry
+        self.slots = string_slots(sc)
+        self.c = _Code()
+        self.bound: BoundRule | None = None
+        self.undecided = ""
+        self.uses_loop = False
+        self.spans: list[tuple[int, int, int]] = []
+
+    # -- what the filters read ---------------------------------------------------------
+    def _needs(self) -> tuple[set[str], set[int]]:
+        variables: set[str] = set()
+        slots: set[int] = set()
+        for b in self.rules:
+            variables |= b.filter.variables
+            for i in b.filter.strings:
+                slots.add(self.slots[_source(b, i)])
+        return variables, slots
+
+    # -- program -----------------------------------------------------------------------
+    def generate(self) -> tuple[Instruction, ...]:
+        c = self.c
+        c.mov(R6, R1)
+        c.st(8, R10, OUTCOME, 0)
+        exit_prog = self.when is When.AFTER and self.prologue == Prologue.TRACEPOINT
+        if exit_prog:
+            c.call("get_current_pid_tgid")
+            c.stxw(R10, KEY, R0)
+            self._lookup(AFTER, "out")
+            c.mov(R7, R0)
+            c.ldxdw(R0, R7, NR)
+            c.jne(R0, self.sc.nr, "done")
+            ret = tracefs.event_format("syscalls", f"sys_exit_{self.sc.tracepoint}").field("ret")
+            c.ldxdw(R0, R6, ret.offset)
+            c.stxdw(R7, RET, R0)
+        else:
+            c.st(4, R10, KEY, 0)
+            self._lookup(SCRATCH, "out")
+            c.mov(R7, R0)
+            self._fetch_args()
+        variables, slots = self._needs()
+        self._fetch_ids(variables)
+        if not exit_prog:
+            for k in sorted(slots):
+                self._read_slot(k)
+            if self.saves_entry:
+                self._save_entry(slots)
+        for bound in self.rules:
+            self._rule(bound)
+        c.place("done")
+        if exit_prog:
+            c.ld_map_fd(R1, AFTER)
+            c.mov(R2, R10)
+            c.add(R2, KEY)
+            c.call("map_delete_elem")
+        c.place("out")
+        if self.prologue == Prologue.TEST:
+            c.ldxdw(R0, R10, OUTCOME)
+        else:
+            c.mov(R0, 0)
+        c.exit()
+        if self.rules:
+            self._emit()
+        if self.uses_loop:
+            self._callback()
+        return c.finish()
+
+    def _lookup(self, map_name: str, missing: str) -> None:
+        c = self.c
+        c.ld_map_fd(R1, map_name)
+        c.mov(R2, R10)
+        c.add(R2, KEY)
+        c.call("map_lookup_elem")
+        c.jeq(R0, 0, missing)
+
+    def _fetch_args(self) -> None:
+        c = self.c
+        n = self.sc.nargs
+        if self.prologue == Prologue.TEST:
+            c.ldxdw(R8, R6, 0)  # ctx[0]: the fake pt_regs
+            for i in range(n):
+                c.mov(R1, R7)
+                c.add(R1, ARGS + 8 * i)
+                c.mov(R2, 8)
+                c.mov(R3, R8)
+                c.add(R3, PT_REGS_ARGS[i])
+                c.call("probe_read_user")
+            c.ldxdw(R0, R6, 16)  # ctx[2]: the return value an after rule sees
+            c.stxdw(R7, RET, R0)
+        else:
+            fmt = tracefs.event_format("syscalls", f"sys_enter_{self.sc.tracepoint}")
+            for i, f in enumerate(fmt.args[:n]):
+                c.ldxdw(R0, R6, f.offset)
+                c.stxdw(R7, ARGS + 8 * i, R0)
+        c.mov(R0, self.sc.nr)
+        c.stxdw(R7, NR, R0)
+        if any(b.variant and FromStruct.OPEN_HOW_FLAGS in b.variant.args for b in self.rules):
+            # openat2(dfd, path, how, size): open's flags and mode live in *how.
+            c.st(8, R7, EXTRA, 0)
+            c.st(8, R7, EXTRA + 8, 0)
+            c.mov(R1, R7)
+            c.add(R1, EXTRA)
+            c.mov(R2, 16)
+            c.ldxdw(R3, R7, ARGS + 16)
+            c.call("probe_read_user")
+            c.jeq(R0, 0, "how_ok")
+            c.st(8, R7, EXTRA, 0)
+            c.st(8, R7, EXTRA + 8, 0)
+            c.place("how_ok")
+
+    def _fetch_ids(self, variables: set[str]) -> None:
+        """Fill the frame with what ``variables`` (or, for emit, everything) need."""
+        c, k = self.c, self.kern
+        if variables & {"PID", "TID"}:
+            c.call("get_current_pid_tgid")
+            c.stxw(R7, TID, R0)
+            c.rsh(R0, 32)
+            c.stxw(R7, PID, R0)
+        if variables & {"EUID", "SUID", "EGID", "SGID"}:
+            self._read_task(k.task_cred, CRED, k.cred_size, k.cred_start)
+        elif variables & {"UID", "GID"}:
+            c.call("get_current_uid_gid")
+            c.stxw(R7, CRED + k.cred["uid"], R0)
+            c.rsh(R0, 32)
+            c.stxw(R7, CRED + k.cred["gid"], R0)
+        if "PPID" in variables:
+            self._read_task(k.task_real_parent, PPID, 4, k.task_tgid)
+        if "COMM" in variables:
+            c.mov(R1, R7)
+            c.add(R1, self.layout.comm)
+            c.mov(R2, 16)
+            c.call("get_current_comm")
+
+    def _read_task(self, pointer_off: int, dst: int, size: int, field_off: int) -> None:
+        """frame[dst:dst+size] = (*(current + pointer_off))->[field_off]."""
+        c = self.c
+        c.call("get_current_task")
+        c.mov(R3, R0)
+        c.add(R3, pointer_off)
+        c.mov(R1, R10)
+        c.add(R1, TMP)
+        c.mov(R2, 8)
+        c.call("probe_read_kernel")
+        c.mov(R1, R7)
+        c.add(R1, dst)
+        c.mov(R2, size)
+        c.ldxdw(R3, R10, TMP)
+        c.add(R3, field_off)
+        c.call("probe_read_kernel")
+
+    def _arg_index(self, slot: int) -> int:
+        return next(i for i, k in self.slots.items() if k == slot)
+
+    def _read_slot(self, slot: int) -> None:
+        """frame slot = the string argument (probe_read_user_str), length = its result."""
+        c, lay = self.c, self.layout
+        arg = self._arg_index(slot)
+        off = lay.slot(slot)
+        if self.sc.args[arg].kind is ArgKind.BUFFER:
+            self._read_buffer(arg, R7, off, lay.window)
+            return
+        c.mov(R1, R7)
+        c.add(R1, off + 8)
+        c.mov(R2, lay.window)
+        c.ldxdw(R3, R7, ARGS + 8 * arg)
+        c.call("probe_read_user_str")
+        c.stxdw(R7, off, R0)
+
+    def _read_buffer(self, arg: int, base, off: int, size: int) -> None:
+        """A buffer argument: min(count, size - 1) bytes; length stored as bytes + 1 like a
+        string's (0 or less: unreadable)."""
+        c = self.c
+        length = self.sc.args[arg].length_arg
+        c.ldxdw(R2, R7, ARGS + 8 * length)
+        c.jle(R2, size - 1, bounded := c.fresh("buflen"))
+        c.mov(R2, size - 1)
+        c.place(bounded)
+        c.stxdw(R10, TMP2, R2)
+        c.mov(R1, base)
+        c.add(R1, off + 8)
+        c.ldxdw(R3, R7, ARGS + 8 * arg)
+        c.call("probe_read_user")
+        done = c.fresh("bufdone")
+        c.jne(R0, 0, done)
+        c.ldxdw(R0, R10, TMP2)
+        c.add(R0, 1)
+        c.place(done)
+        c.stxdw(base, off, R0)
+
+    def _save_entry(self, already: set[int]) -> None:
+        """Enter program of a call with after rules: keep the frame, keyed by thread id."""
+        c = self.c
+        for k in sorted(set(self.slots.values()) - already):
+            self._read_slot(k)
+        c.call("get_current_pid_tgid")
+        c.stxw(R10, TMP, R0)
+        c.ld_map_fd(R1, AFTER)
+        c.mov(R2, R10)
+        c.add(R2, TMP)
+        c.mov(R3, R7)
+        c.mov(R4, NOEXIST_ANY)
+        c.call("map_update_elem")
+
+    # -- rules -------------------------------------------------------------------------
+    def _rule(self, bound: BoundRule) -> None:
+        c = self.c
+        self.bound = bound
+        first = len(c.insns)
+        nxt, match, undecided = c.fresh("next"), c.fresh("match"), c.fresh("undecided")
+        self.undecided = undecided
+        cond = bound.variant.condition if bound.variant else None
+        if cond is not None:
+            c.ldxdw(R0, R7, ARGS + 8 * cond.arg)
+            _load_const(c, R1, cond.mask)
+            c.and_(R0, R1)
+            _load_const(c, R1, cond.value)
+            c.jne(R0, R1, nxt)
+        expr = bound.rule.filter
+        if expr is not None:
+            self.cond(expr, match, nxt, undecided, 0)
+        code = ACTION_CODES[bound.rule.action.type]
+        c.place(match)
+        c.mov(R8, bound.index)
+        c.mov(R9, code)
+        c.ja("emit")
+        if expr is not None:
+            c.place(undecided)
+            c.mov(R8, bound.index)
+            c.mov(R9, (KIND_UNDECIDED << 8) | code)
+            c.ja("emit")
+        c.place(nxt)
+        self.spans.append((bound.index, first, len(c.insns)))
+
+    def cond(self, e: Expr, t: str, f: str, u: str, d: int) -> None:
+        """Jump to t when ``e`` holds, f when not, u when the kernel cannot tell."""
+        c = self.c
+        if d >= MAX_DEPTH:
+            raise _Reject(f"the filter nests deeper than the kernel's {MAX_DEPTH} stack slots")
+        if is_constant(e):
+            c.ja(t if const_value(e) else f)
+            return
+        if isinstance(e, Unary) and e.op == "!":
+            self.cond(e.operand, f, t, u, d)
+            return
+        if isinstance(e, Binary) and e.op in ("&&", "||"):
+            mid = c.fresh("mid")
+            if e.op == "&&":
+                self.cond(e.left, mid, f, u, d)
+            else:
+                self.cond(e.left, t, mid, u, d)
+            c.place(mid)
+            self.cond(e.right, t, f, u, d)
+            return
+        if isinstance(e, In) and self._is_str(e.operand):
+            self.string_test("in", e.operand, tuple(const_value(i) for i in e.items), t, f, u)
+            return
+        if isinstance(e, In):
+            self.value(e.operand, d)
+            for item in sorted({const_value(i) for i in e.items}):
+                self._jump("==", item, t)
+            c.ja(f)
+            return
+        if isinstance(e, Binary) and (e.op in _STRING_OPS or (
+                e.op in ("==", "!=") and self._is_str(e.left))):
+            left, right = e.left, e.right
+            if e.op in ("==", "!=") and is_constant(left):
+                left, right = right, left
+            if e.op == "!=":
+                self.string_test("==", left, const_value(right), f, t, u)
+            else:
+                self.string_test(e.op, left, const_value(right), t, f, u)
+            return
+        if isinstance(e, Binary) and e.op in _JUMPS:
+            left, right, op = e.left, e.right, e.op
+            if is_constant(left):
+                left, right, op = right, left, _FLIP[op]
+            if is_constant(right):
+                self.value(left, d)
+                self._jump(op, const_value(right), t)
+            else:
+                self._operands(left, right, d)
+                getattr(c, _JUMPS[op])(R0, R1, t)
+            c.ja(f)
+            return
+        self.value(e, d)
+        c.jne(R0, 0, t)
+        c.ja(f)
+
+    def _jump(self, op: str, value: int, target: str) -> None:
+        c = self.c
+        if asm.INT32_MIN <= value <= asm.INT32_MAX:
+            getattr(c, _JUMPS[op])(R0, value, target)
+        else:
+            c.ld_imm64(R1, value)
+            getattr(c, _JUMPS[op])(R0, R1, target)
+
+    def _operands(self, left: Expr, right: Expr, d: int) -> None:
+        """R0 = left, R1 = right; the left value waits in stack slot d meanwhile."""
+        c = self.c
+        if self._leaf(right):
+            self.value(left, d)
+            self._load_leaf(right, R1)
+            return
+        self.value(left, d)
+        c.stxdw(R10, -8 * (d + 1), R0)
+        self.value(right, d + 1)
+        c.mov(R1, R0)
+        c.ldxdw(R0, R10, -8 * (d + 1))
+
+    def _leaf(self, e: Expr) -> bool:
+        return is_constant(e) or isinstance(e, Var)
+
+    def value(self, e: Expr, d: int) -> None:
+        """R0 = the 64-bit value of integer expression ``e``."""
+        c = self.c
+        if d >= MAX_DEPTH:
+            raise _Reject(f"the filter nests deeper than the kernel's {MAX_DEPTH} stack slots")
+        if self._leaf(e):
+            self._load_leaf(e, R0)
+        elif isinstance(e, Unary) and e.op in ("-", "~"):
+            self.value(e.operand, d)
+            if e.op == "-":
+                c.neg(R0)
+            else:
+                c.xor(R0, -1)
+        elif isinstance(e, Binary) and e.op in ("+", "-", "&", "|"):
+            self._operands(e.left, e.right, d)
+            {"+": c.add, "-": c.sub, "&": c.and_, "|": c.or_}[e.op](R0, R1)
+        else:  # a condition used as a number: 1 or 0
+            t, f, end = c.fresh("one"), c.fresh("zero"), c.fresh("bool")
+            # An undecided string test inside arithmetic leaves the whole rule undecided.
+            self.cond(e, t, f, self.undecided, d)
+            c.place(t)
+            c.mov(R0, 1)
+            c.ja(end)
+            c.place(f)
+            c.mov(R0, 0)
+            c.place(end)
+
+    def _load_leaf(self, e: Expr, reg) -> None:
+        c = self.c
+        if is_constant(e):
+            _load_const(c, reg, const_value(e))
+            return
+        assert isinstance(e, Var)
+        if e.name == "PARAMS":
+            index = e.index - 1
+            arg = _signature(self.bound)[index]
+            src = _source(self.bound, index)
+            if isinstance(src, FromStruct):
+                c.ldxdw(reg, R7, EXTRA + (0 if src is FromStruct.OPEN_HOW_FLAGS else 8))
+            else:
+                c.ldxdw(reg, R7, ARGS + 8 * src)
+            if arg.width == 4 and arg.signed:
+                c.lsh(reg, 32)
+                c.arsh(reg, 32)
+            elif arg.width == 4:
+                c.mov32(reg, reg)
+            elif arg.width == 2:
+                c.and_(reg, 0xFFFF)
+            return
+        k = self.kern
+        offsets = {"PID": PID, "TID": TID, "PPID": PPID}
+        offsets.update({name.upper(): CRED + off for name, off in k.cred.items()})
+        if e.name == "RETVAL":
+            c.ldxdw(reg, R7, RET)
+        else:
+            c.ldxw(reg, R7, offsets[e.name])
+
+    def _is_str(self, e: Expr) -> bool:
+        return is_string(e, _signature(self.bound))
+
+    def string_test(self, op: str, var: Expr, operand, t: str, f: str, u: str) -> None:
+        """Run the automaton of ``var op operand`` over the string; see the module doc."""
+        c, lay = self.c, self.layout
+        key = (op, operand)
+        try:
+            ident = self.dfas.add(key, dfa_mod.for_test(op, operand))
+        except dfa_mod.PatternTooComplex as e:
+            raise _Reject(f"the pattern of '{op}' is too complex for the kernel: {e}") from None
+        if not isinstance(var, Var) or var.name not in ("PARAMS", "COMM"):
+            raise _Reject("string tests in the kernel need PARAMS[n] or COMM on one side")
+        if var.name == "COMM":
+            buf, slot_off = lay.comm, None
+        else:
+            src = _source(self.bound, var.index - 1)
+            slot_off = lay.slot(self.slots[src])
+            buf = slot_off + 8
+            c.ldxdw(R0, R7, slot_off)
+            c.jsle(R0, 0, f)  # NULL or unreadable: every string test is false
+            dirfd = self.bound.variant.dirfd_of(src) if self.bound.variant else None
+            if dirfd is not None:
+                ok = c.fresh("abs")
+                c.ldxdw(R0, R7, ARGS + 8 * dirfd)
+                c.lsh(R0, 32)
+                c.arsh(R0, 32)
+                c.jeq(R0, AT_FDCWD, ok)
+                c.ldxb(R0, R7, buf)
+                c.jeq(R0, ord("/"), ok)
+                c.ja(u)
+                c.place(ok)
+        c.mov(R1, R7)
+        c.add(R1, buf)
+        c.stxdw(R10, LOOP_CTX, R1)
+        c.st(4, R10, KEY, ident)
+        self._lookup(DFA, u)
+        c.stxdw(R10, LOOP_CTX + 8, R0)
+        c.st(8, R10, LOOP_CTX + 16, dfa_mod.START)
+        c.mov(R1, lay.window if slot_off is not None else 16)
+        c(func_ref(R2, "dfa_step"))
+        self.uses_loop = True
+        c.mov(R3, R10)
+        c.add(R3, LOOP_CTX)
+        c.mov(R4, 0)
+        c.call(BPF_LOOP)
+        c.ldxdw(R1, R10, LOOP_CTX + 16)
+        c.jeq(R1, dfa_mod.DEAD, f)
+        c.jeq(R1, dfa_mod.ACCEPT_ALL, t)
+        if slot_off is not None:
+            c.ldxdw(R0, R7, slot_off)
+            c.jeq(R0, lay.window, u)  # cut at the window and not settled
+        c.and_(R1, 0xFF)
+        c.ldxdw(R2, R10, LOOP_CTX + 8)
+        c.add(R2, R1)
+        c.ldxb(R0, R2, 0)  # row 0: accept flags
+        c.jne(R0, 0, t)
+        c.ja(f)
+
+    # -- emit and act ------------------------------------------------------------------
+    def _emit(self) -> None:
+        c, lay = self.c, self.layout
+        c.place("emit")
+        self._fetch_ids({"PID", "TID", "EUID", "PPID", "COMM"})
+        c.call("ktime_get_ns")
+        c.stxdw(R10, TS, R0)
+        self._count(0)
+        c.ld_map_fd(R1, EVENTS)
+        c.mov(R2, lay.record_size)
+        c.mov(R3, 0)
+        c.call("ringbuf_reserve")
+        c.jeq(R0, 0, "lost")
+        c.mov(R6, R0)
+        c.ldxdw(R1, R10, TS)
+        c.stxdw(R6, REC_TS, R1)
+        c.stxw(R6, REC_RULE, R8)
+        c.mov(R1, R9)
+        c.rsh(R1, 8)
+        c.stxw(R6, REC_KIND, R1)
+        for off in range(0, lay.head, 8):
+            c.ldxdw(R1, R7, off)
+            c.stxdw(R6, REC_FRAME + off, R1)
+        for arg, k in sorted(self.slots.items()):
+            self._record_slot(arg, k)
+        c.mov(R1, R6)
+        c.mov(R2, 0)
+        c.call("ringbuf_submit")
+        c.ja("act")
+        c.place("lost")
+        self._count(8)
+        c.place("act")
+        c.mov(R1, R9)
+        c.jset(R1, KIND_UNDECIDED << 8, "finish")
+        for code, sig in SIGNALS.items():
+            if any(ACTION_CODES[b.rule.action.type] == code for b in self.rules):
+                skip = c.fresh("nosig")
+                c.jne(R1, code, skip)
+                c.mov(R1, sig)
+                c.call("send_signal")
+                c.ja("finish")
+                c.place(skip)
+        c.place("finish")
+        c.mov(R0, R9)
+        c.rsh(R0, 8)
+        c.lsh(R0, 16)
+        c.add(R0, R8)
+        c.add(R0, 1)
+        c.stxdw(R10, OUTCOME, R0)
+        c.ja("done")
+
+    def _count(self, field_off: int) -> None:
+        """counters[rule] field += 1 (matches at 0, lost at 8; undecided counted as such)."""
+        c = self.c
+        c.stxw(R10, KEY, R8)
+        self._lookup(COUNTERS, skip := c.fresh("nocount"))
+        c.mov(R1, 1)
+        if field_off == 0:
+            c.mov(R2, R9)
+            c.rsh(R2, 8)
+            c.jeq(R2, 0, hit := c.fresh("hit"))
+            c.atomic_add(8, R0, 16, R1)
+            c.ja(skip)
+            c.place(hit)
+        c.atomic_add(8, R0, field_off, R1)
+        c.place(skip)
+
+    def _record_slot(self, arg: int, k: int) -> None:
+        c, lay = self.c, self.layout
+        off = lay.record_slot(k)
+        size = lay.record_string
+        if self.when is When.AFTER and self.prologue == Prologue.TRACEPOINT:
+            # From the entry's copy: the memory may have changed (or gone, after execve).
+            c.mov(R1, R6)
+            c.add(R1, off + 8)
+            c.mov(R2, size)
+            c.mov(R3, R7)
+            c.add(R3, lay.slot(k) + 8)
+            c.call("probe_read_kernel")
+            c.ldxdw(R1, R7, lay.slot(k))
+            c.stxdw(R6, off, R1)
+            return
+        if self.sc.args[arg].kind is ArgKind.BUFFER:
+            self._read_buffer(arg, R6, off, size)
+            return
+        c.mov(R1, R6)
+        c.add(R1, off + 8)
+        c.mov(R2, size)
+        c.ldxdw(R3, R7, ARGS + 8 * arg)
+        c.call("probe_read_user_str")
+        c.stxdw(R6, off, R0)
+
+    def _callback(self) -> None:
+        """dfa_step(i, ctx): one byte of the walk; stops at NUL or a settled state."""
+        c, window = self.c, self.layout.window
+        c.place("dfa_step")
+        c.ldxdw(R3, R2, 0)
+        c.and_(R1, window - 1)
+        c.add(R3, R1)
+        c.ldxb(R4, R3, 0)
+        c.mov(R0, 1)
+        c.jeq(R4, 0, "step_out")
+        c.ldxdw(R5, R2, 16)
+        c.and_(R5, 0xFF)
+        c.lsh(R5, 8)
+        c.or_(R5, R4)
+        c.jgt(R5, self.dfas.value_size - 1, "step_out")
+        c.ldxdw(R3, R2, 8)
+        c.add(R3, R5)
+        c.ldxb(R5, R3, 0)
+        c.stxdw(R2, 16, R5)
+        c.jle(R5, dfa_mod.ACCEPT_ALL, "step_out")
+        c.mov(R0, 0)
+        c.place("step_out")
+        c.exit()
+
+
+class _Reject(Exception):
+    """A filter the kernel cannot evaluate exactly; becomes a Diagnostic."""
+
+
+def _walk(e: Expr):
+    yield e
+    if isinstance(e, Unary):
+        yield from _walk(e.operand)
+    elif isinstance(e, Binary):
+        yield from _walk(e.left)
+        yield from _walk(e.right)
+    elif isinstance(e, In):
+        yield from _walk(e.operand)
+        for i in e.items:
+            yield from _walk(i)
+
+
+def _check_filter(bound: BoundRule) -> list[tuple[object, str]]:
+    """(position, reason) for each part of the filter the kernel cannot evaluate exactly."""
+    out = []
+    expr = bound.rule.filter
+    if expr is None:
+        return out
+    sig = _signature(bound)
+    for node in _walk(expr):
+        if isinstance(node, Var) and node.name == "PATH":
+            out.append((node.pos, f"PATH[{node.index}] needs the path made absolute against "
+                                  "the caller's cwd or dirfd, which the kernel engine does not "
+                                  "compute"))
+        elif isinstance(node, Var) and node.name == "CWD":
+            out.append((node.pos, "CWD needs the caller's working directory as a path, which "
+                                  "the kernel engine does not compute"))
+        elif isinstance(node, Var) and node.name == "PARAMS" and is_string(node, sig) \
+                and sig[node.index - 1].kind is ArgKind.BUFFER:
+            out.append((node.pos, f"PARAMS[{node.index}] is a buffer; the kernel engine "
+                                  "compares NUL-terminated strings only"))
+        elif isinstance(node, Binary) and node.op in ("==", "!=") and is_string(node.left, sig) \
+                and not is_constant(node.left) and not is_constant(node.right):
+            out.append((node.pos, "compares two strings that are both read at run time; the "
+                                  "kernel engine compares a string with constants only"))
+    return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the engine loads for one rule set."""
+
+    ruleset: RuleSet
+    layout: Layout
+    programs: tuple[ProgramPlan, ...]
+    dfa_tables: tuple[bytes, ...]
+    dfa_value_size: int
+    has_after: bool
+
+
+def targets(ruleset: RuleSet) -> list[tuple[Syscall, When, tuple[BoundRule, ...]]]:
+    """(x86_64 call, when, ordered rule list) for every list that has rules."""
+    out = []
+    for name in sorted(ruleset.watched()):
+        sc = table().by_name(name)
+        for when in (When.BEFORE, When.AFTER):
+            bound = ruleset.rules_for(name, when)
+            if bound:
+                out.append((sc, when, bound))
+    return out
+
+
+def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
+             prologue: str = Prologue.TRACEPOINT) -> Plan:
+    """The programs for ``ruleset``; RuleError naming every rule the kernel cannot run."""
+    if window & (window - 1) or not 64 <= window <= 4096:
+        raise ValueError("window must be a power of two from 64 to 4096")
+    if not 16 <= record_string <= window:
+        raise ValueError("record_string must be from 16 to window bytes")
+    diagnostics: list[Diagnostic] = []
+
+    def reject(bound: BoundRule, pos, why: str) -> None:
+        diagnostics.append(Diagnostic(pos, f"rule '{bound.rule.name}': {why}; the system-wide "
+                                           "engine cannot run it -- use sctrace"))
+
+    lists = targets(ruleset)
+    checked: set[int] = set()
+    usable = []
+    for sc, when, bound in lists:
+        for b in bound:
+            if b.index in checked:
+                continue
+            checked.add(b.index)
+            kind = b.rule.action.type
+            if kind not in ACTION_CODES and kind is not ActionType.FAIL:
+                reject(b, b.rule.pos_of("type"), f"{kind} is done by the per-command engine only")
+            for pos, why in _check_filter(b):
+                reject(b, pos, why)
+        if sc is None or sc.tracepoint is None:
+            for b in bound:
+                reject(b, b.rule.pos_of("syscall_name"),
+                       f"{b.rule.syscall} has no x86_64 syscall tracepoint to attach to")
+            continue
+        usable.append((sc, when, bound))
+    if diagnostics:
+        raise RuleError(diagnostics)
+    kern = kernel()
+    slots = max((len(string_slots(sc)) for sc, _, _ in usable), default=0)
+    layout = Layout(window, record_string, slots, kern.cred_size)
+    dfas = DfaTables()
+    after_calls = {sc.name for sc, when, _ in usable if when is When.AFTER}
+    programs = []
+    for sc, when, bound in usable:
+        if prologue == Prologue.TEST:
+            progs = [(when, bound, False)]
+        elif when is When.AFTER:
+            progs = [(when, bound, False)]
+            if not any(s.name == sc.name and w is When.BEFORE for s, w, _ in usable):
+                progs.append((When.BEFORE, (), True))  # only saves the entry
+        else:
+            progs = [(when, bound, sc.name in after_calls)]
+        for w, rules, saves in progs:
+            programs.append(_program(layout, kern, dfas, sc, w, rules, prologue, saves,
+                                     diagnostics))
+    if diagnostics:
+        raise RuleError(diagnostics)
+    # The callback's bounds check must know the final table size: generate again
+    # now that every automaton is known (cheap, and the tables do not change).
+    final = []
+    for p in programs:
+        final.append(_program(layout, kern, dfas, p.syscall, p.when, p.rules, prologue,
+                              p.saves_entry, diagnostics))
+    return Plan(ruleset, layout, tuple(final), tuple(dfas.tables), dfas.value_size,
+                bool(after_calls) and prologue != Prologue.TEST)
+
+
+def _program(layout, kern, dfas, sc, when, rules, prologue, saves, diagnostics) -> ProgramPlan:
+    gen = _ProgramGen(layout, kern, dfas, sc, when, rules, prologue, saves)
+    try:
+        insns = gen.generate()
+    except _Reject as e:
+        b = gen.bound
+        diagnostics.append(Diagnostic(b.rule.pos_of("filter_expression"),
+                                      f"rule '{b.rule.name}': {e}; the system-wide engine "
+                                      "cannot run it -- use sctrace"))
+        insns = ()
+    letter = "x" if when is When.AFTER else "e"
+    if prologue == Prologue.TEST:
+        attach = ("raw_tracepoint", "sys_exit" if when is When.AFTER else "sys_enter")
+        prog_type = ProgType.RAW_TRACEPOINT
+    else:
+        event = "sys_exit_" if when is When.AFTER else "sys_enter_"
+        attach = ("syscalls", event + sc.tracepoint)
+        prog_type = ProgType.TRACEPOINT
+    return ProgramPlan(f"sct_{sc.name[:9]}_{letter}", sc, when, tuple(rules), saves, insns,
+                       prog_type, attach, tuple(gen.spans))
+
+
+def cleaner() -> tuple[Instruction, ...]:
+    """sched:sched_process_exit: drop the saved entry of a thread that dies mid-call."""
+    c = _Code()
+    c.call("get_current_pid_tgid")
+    c.stxw(R10, KEY, R0)
+    c.ld_map_fd(R1, AFTER)
+    c.mov(R2, R10)
+    c.add(R2, KEY)
+    c.call("map_delete_elem")
+    c.mov(R0, 0)
+    c.exit()
+    return c.finish()

@@ -1,0 +1,383 @@
+"""The system-wide engine: a rule set's programs loaded, attached and read.
+
+Attach choice (kernel-notes.md, measured on this machine): a TRACEPOINT
+program on ``syscalls:sys_enter_X`` costs ~26 ns on calls of X only, plus
+8-13 ns on *every* syscall once any syscall tracepoint is enabled; a
+RAW_TRACEPOINT on ``sys_enter`` costs ~15 ns on every syscall, per program.
+Rules name calls, so the engine attaches one TRACEPOINT program per watched
+(call, when): a rule set on ``unlink`` costs ~10 ns on unrelated calls,
+where raw tracepoints would cost 15 ns times the number of programs (or a
+dispatcher), and would also see i386 calls under i386 numbers. The raw form
+is kept for testing: the same body behind the test prologue runs under
+BPF_PROG_TEST_RUN (``codegen.Prologue.TEST``).
+
+After rules: the enter program saves the frame in ``sct_after`` (HASH keyed
+by thread id, allocated on demand: BPF_F_NO_PREALLOC), the exit program reads
+and deletes it, and a third program on ``sched:sched_process_exit`` deletes
+the entry of a thread that dies inside a call (exit_group, a kill). An
+LRU_HASH was not chosen: it evicts *live* entries under pressure, silently
+losing after rules, and must preallocate every (12 KB) frame.
+
+Never silent: a full ring buffer counts the record lost for its rule in the
+kernel; :meth:`SystemwideEngine.poll` turns the counters' growth into
+:class:`Lost` notices in the stream, and undecided filters arrive as
+:class:`Undecided` notices (see codegen).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ...bpf import features
+from ...bpf.asm import disassemble
+from ...bpf.link import Link, attach_tracepoint
+from ...bpf.maps import Map, MapSpec, MapType
+from ...bpf.prog import Program, ProgType
+from ...bpf.ringbuf import RingBuffer
+from ...events.event import Event, Unreadable
+from ...rules import ActionType, Diagnostic, RuleError, RuleSet, When, rule_text
+from ...syscalls import ArgKind, FromStruct, table
+from . import codegen, loader
+from .codegen import AFTER, COUNTER_FIELDS, COUNTERS, DFA, EVENTS, SCRATCH, Plan
+from .layout import CRED_FIELDS, KIND_UNDECIDED, kernel
+
+BPF_F_NO_PREALLOC = 1
+AFTER_ENTRIES = 65536
+COUNTER_INTERVAL = 0.2  # seconds between reads of the lost counters while polling
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """``count`` records of rule ``rule`` were dropped (ring buffer full) since the last notice."""
+
+    rule: str
+    index: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Undecided:
+    """The kernel could not decide rule ``rule`` for this call, so no action was taken.
+
+    ``event`` is the call as it was seen (its ``rule`` is the undecided one).
+    """
+
+    rule: str
+    index: int
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class RuleStats:
+    index: int
+    rule: str
+    matches: int
+    lost: int
+    undecided: int
+
+
+def check_fail(ruleset: RuleSet) -> None:
+    """Refuse a rule set containing FAIL, naming what the kernel lacks.
+
+    Where the probe finds a mechanism (kprobe override, fmod_ret, BPF LSM),
+    the set is still refused: no test of this project has run such an
+    enforcement path, and an untested one would be worse than none.
+    """
+    fails = [r for r in ruleset.rules if r.action.type is ActionType.FAIL]
+    if not fails:
+        return
+    probes = features.probe().syscall_override
+    if features.probe().can_change_syscall_result:
+        found = ", ".join(name for name, p in probes.items() if p)
+        why = (f"this kernel offers {found}, but the system-wide engine has no tested "
+               "enforcement path for it yet")
+    else:
+        reasons = "; ".join(f"{name}: {p.reason}" for name, p in probes.items())
+        why = f"this kernel allows no way to change a system call's result ({reasons})"
+    raise RuleError([Diagnostic(r.pos_of("type"), f"rule '{r.name}': FAIL cannot run "
+                                                  f"system-wide: {why}; use sctrace (per "
+                                                  "command, seccomp + ptrace) for FAIL rules")
+                     for r in fails])
+
+
+class _Decoder:
+    """Records to Events: everything that depends on the rule set is precomputed."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.layout = plan.layout
+        self.struct = self.layout.record_struct()
+        self.offset_ns = time.time_ns() - time.monotonic_ns()
+        kern = kernel()
+        self.cred_index = [kern.cred[name] // 4 for name in CRED_FIELDS]
+        self.views: dict[tuple[int, int], tuple] = {}
+        rules = plan.ruleset.rules
+        for p in plan.programs:
+            slots = codegen.string_slots(p.syscall)
+            for b in p.rules:
+                classic = table().lookup(b.rule.syscall)
+                sources = tuple(codegen._source(b, i) for i in range(classic.nargs))
+                self.views[(b.index, p.syscall.nr)] = (
+                    p.syscall, classic.args, sources, slots, rules[b.index])
+
+    def decode(self, row: tuple) -> Event | Undecided:
+        ts, rule_index, kind, *rest = row
+        raw = rest[0:6]
+        extra = rest[6:8]
+        nr, ret, pid, tid, ppid = rest[8:13]
+        words = rest[13:13 + len(self.cred_index)]
+        n = 13 + len(words) + (len(words) & 1)
+        comm = rest[n]
+        strings = rest[n + 1:]
+        sc, signature, sources, slots, rule = self.views[(rule_index, nr)]
+        args, values = [], []
+        for arg, src in zip(signature, sources, strict=True):
+            if isinstance(src, FromStruct):
+                value = arg.normalise(extra[0 if src is FromStruct.OPEN_HOW_FLAGS else 1])
+                args.append(value)
+                values.append(value)
+                continue
+            value = arg.normalise(raw[src])
+            args.append(value)
+            if arg.kind.is_string and src in slots:
+                values.append(self._string(raw[src], strings, slots[src]))
+            elif arg.kind in (ArgKind.PATH, ArgKind.STRING):
+                values.append(None if raw[src] == 0 else Unreadable(raw[src]))
+            else:
+                values.append(value)
+        ids = [words[i] for i in self.cred_index]
+        action = rule.action
+        event = Event(
+            abi="x86_64", nr=nr, name=sc.name, signature=signature, args=tuple(args),
+            values=tuple(values), pid=pid, tid=tid, ppid=ppid, uid=ids[0], euid=ids[4],
+            suid=ids[2], gid=ids[1], egid=ids[5], sgid=ids[3],
+            comm=comm.split(b"\0", 1)[0], timestamp_ns=ts + self.offset_ns,
+            when=rule.when.value, rule=rule.name, action=action.type.value,
+            log_format=action.log_format, retval=ret if rule.when is When.AFTER else None)
+        if kind == KIND_UNDECIDED:
+            return Undecided(rule.name, rule_index, event)
+        return event
+
+    def _string(self, pointer: int, strings: list, slot: int):
+        if pointer == 0:
+            return None
+        length, data = strings[2 * slot], strings[2 * slot + 1]
+        if length <= 0:
+            return Unreadable(pointer)
+        # Both reads store bytes + 1 (the NUL, or the buffer convention); a string
+        # longer than the record keeps its first record_string - 1 bytes.
+        return data[:min(length, self.layout.record_string) - 1]
+
+
+class SystemwideEngine:
+    """One rule set, system-wide, in the kernel.
+
+    ``SystemwideEngine(ruleset)`` validates what the kernel can run (RuleError
+    otherwise); ``load()`` creates maps, loads and attaches every program --
+    all or nothing; ``poll()``/``events()`` give Events and notices;
+    ``replace()`` swaps rule sets with no gap; ``close()`` (or ``with``)
+    detaches and frees everything.
+    """
+
+    def __init__(self, ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
+                 ring_size: int = 16 << 20):
+        check_fail(ruleset)
+        self.plan = codegen.generate(ruleset, window=window, record_string=record_string)
+        self.ring_size = ring_size
+        self._options = {"window": window, "record_string": record_string,
+                         "ring_size": ring_size}
+        self._maps: dict[str, Map] = {}
+        self._programs: list[Program] = []
+        self._links: list[Link] = []
+        self._ring: RingBuffer | None = None
+        self._decoder = _Decoder(self.plan)
+        self._reported_lost: dict[int, int] = {}
+        self._counters_at = 0.0
+        self._pending: list = []
+
+    @property
+    def ruleset(self) -> RuleSet:
+        return self.plan.ruleset
+
+    @property
+    def loaded(self) -> bool:
+        return self._ring is not None
+
+    # -- lifetime ----------------------------------------------------------------------
+    def load(self) -> SystemwideEngine:
+        """Create, load and attach everything; on any failure nothing stays behind."""
+        try:
+            self._create_maps()
+            for spec in self.plan.programs:
+                self._programs.append(loader.load(spec.prog_type, spec.instructions,
+                                                  self._maps, spec.name))
+            # Attach order: the cleaner and exit programs before the enter programs that
+            # create entries, so that no entry is made that nothing will delete.
+            if self.plan.has_after:
+                cleaner = loader.load(ProgType.TRACEPOINT, codegen.cleaner(), self._maps,
+                                      "sct_cleaner")
+                self._programs.append(cleaner)
+                self._links.append(attach_tracepoint(cleaner, "sched", "sched_process_exit"))
+            order = sorted(range(len(self.plan.programs)),
+                           key=lambda i: self.plan.programs[i].when is not When.AFTER)
+            for i in order:
+                spec, prog = self.plan.programs[i], self._programs[i]
+                self._links.append(attach_tracepoint(prog, *spec.attach))
+            self._ring = RingBuffer(self._maps[EVENTS])
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _create_maps(self) -> None:
+        plan, lay = self.plan, self.plan.layout
+        specs = [
+            MapSpec(SCRATCH, MapType.PERCPU_ARRAY, 4, lay.frame_size, 1),
+            MapSpec(EVENTS, MapType.RINGBUF, 0, 0, self.ring_size),
+            MapSpec(COUNTERS, MapType.PERCPU_ARRAY, 4, 8 * len(COUNTER_FIELDS),
+                    max(1, len(plan.ruleset.rules))),
+        ]
+        if plan.dfa_tables:
+            specs.append(MapSpec(DFA, MapType.ARRAY, 4, plan.dfa_value_size,
+                                 len(plan.dfa_tables)))
+        if plan.has_after:
+            specs.append(MapSpec(AFTER, MapType.HASH, 4, lay.frame_size, AFTER_ENTRIES,
+                                 BPF_F_NO_PREALLOC))
+        for spec in specs:
+            self._maps[spec.name] = spec.create()
+        for i, t in enumerate(plan.dfa_tables):
+            self._maps[DFA].update(struct.pack("<I", i), t.ljust(plan.dfa_value_size, b"\0"))
+
+    def close(self) -> None:
+        """Detach (links first), then free programs, the ring and maps. Idempotent."""
+        for link in reversed(self._links):
+            link.close()
+        self._links.clear()
+        for prog in self._programs:
+            prog.close()
+        self._programs.clear()
+        if self._ring is not None:
+            self._ring.close()
+            self._ring = None
+        for m in self._maps.values():
+            m.close()
+        self._maps.clear()
+
+    def __enter__(self) -> SystemwideEngine:
+        return self.load() if not self.loaded else self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def replace(self, ruleset: RuleSet) -> None:
+        """Swap in ``ruleset``: the new programs attach before the old ones detach.
+
+        For that instant both sets run, so a call may be reported by both; never
+        by neither. Events the old set already produced are kept for poll().
+        """
+        new = SystemwideEngine(ruleset, **self._options).load()
+        old_pending = self._drain()
+        old = SystemwideEngine.__new__(SystemwideEngine)
+        old.__dict__ = self.__dict__
+        self.__dict__ = new.__dict__
+        old_pending += old._drain()
+        old.close()
+        self._pending = old_pending + self._pending
+
+    # -- events ------------------------------------------------------------------------
+    def _drain(self) -> list:
+        if self._ring is None:
+            return []
+        out = [self._decoder.decode(row) for row in self._ring.read_fixed(self._decoder.struct)]
+        return out + self._lost_notices(force=True)
+
+    def read_raw(self) -> list[tuple]:
+        """Committed records as tuples (``layout.record_struct`` fields), undecoded."""
+        return self._ring.read_fixed(self._decoder.struct)
+
+    def poll(self, timeout: float | None = 0) -> list[Event | Lost | Undecided]:
+        """What arrived, waiting up to ``timeout`` seconds (None: until something does)."""
+        if self._ring is None:
+            raise RuntimeError("engine is not loaded")
+        out, self._pending = self._pending, []
+        if not out and not self._ring.pending:
+            self._ring.poll(timeout)
+        decode = self._decoder.decode
+        out += [decode(row) for row in self._ring.read_fixed(self._decoder.struct)]
+        out += self._lost_notices()
+        return out
+
+    def events(self, timeout: float | None = None) -> Iterator[Event | Lost | Undecided]:
+        """Yield events and notices as they come; stop after ``timeout`` idle seconds."""
+        while True:
+            batch = self.poll(timeout)
+            if not batch and timeout is not None:
+                return
+            yield from batch
+
+    def _lost_notices(self, force: bool = False) -> list[Lost]:
+        now = time.monotonic()
+        if not force and now - self._counters_at < COUNTER_INTERVAL:
+            return []
+        self._counters_at = now
+        out = []
+        for s in self.stats():
+            seen = self._reported_lost.get(s.index, 0)
+            if s.lost > seen:
+                out.append(Lost(s.rule, s.index, s.lost - seen))
+                self._reported_lost[s.index] = s.lost
+        return out
+
+    def stats(self) -> list[RuleStats]:
+        """Per rule: matches, records lost to a full ring, undecided calls (all CPUs)."""
+        counters = self._maps.get(COUNTERS)
+        out = []
+        for i, rule in enumerate(self.plan.ruleset.rules):
+            totals = [0, 0, 0]
+            if counters is not None:
+                for value in counters.lookup_percpu(struct.pack("<I", i)) or ():
+                    for j, n in enumerate(struct.unpack("<3Q", value)):
+                        totals[j] += n
+            out.append(RuleStats(i, rule.name, *totals))
+        return out
+
+    # -- introspection -----------------------------------------------------------------
+    def dump(self) -> str:
+        """Every program's assembly, each rule's part preceded by the rule's source."""
+        return dump(self.plan)
+
+    def ids(self) -> dict[str, list[int]]:
+        """Kernel ids of our programs and maps (what a leak check looks for)."""
+        return {"programs": [p.id for p in self._programs],
+                "maps": [m.id for m in self._maps.values()]}
+
+
+def dump(plan: Plan) -> str:
+    rules = plan.ruleset.rules
+    out = []
+    for p in plan.programs:
+        out.append(f"; program {p.name}: {p.prog_type.name} on {':'.join(p.attach)}")
+        listing = disassemble(p.instructions).splitlines()
+        # Map slot numbers back to instruction indexes, to cut the listing per rule.
+        starts = {first: idx for idx, first, _ in p.rule_spans}
+        insn = -1
+        for line in listing:
+            if not line.endswith(":"):
+                insn += 1
+                if insn in starts:
+                    rule = rules[starts[insn]]
+                    out.append("")
+                    out.extend(f"; {text}" for text in rule_text(rule).splitlines())
+            out.append(line)
+        out.append("")
+    return "\n".join(out)
+
+
+def describe(plan: Plan) -> str:
+    """One line per program: where it attaches and which rules it holds."""
+    return "\n".join(f"{p.name}: {':'.join(p.attach)} rules "
+                     f"{[plan.ruleset.rules[b.index].name for b in p.rules]}"
+                     for p in plan.programs)

@@ -1,0 +1,108 @@
+"""Byte layouts shared by the generated programs and the Python side.
+
+The *frame* is what a program knows about one call: the raw arguments, the
+ids of the caller, and the strings it read. It lives in a per-CPU scratch
+map for before rules, and in the per-thread ``after`` map between a call's
+entry and its exit. The *record* is what leaves the kernel when a rule
+matched: a header, the frame's head copied word by word, and each string
+argument cut to ``record_string`` bytes. All records of one engine have the
+same size, so the consumer decodes a whole batch with one ``iter_unpack``.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from functools import cache
+
+from ...bpf import btf
+
+# Frame head, in bytes.
+ARGS = 0  # u64[6]: the raw arguments of the call that happened
+EXTRA = 48  # u64[2]: open_how.flags and .mode for openat2 standing for open
+NR = 64  # u64: syscall number (checks that an after-map entry belongs to this call)
+RET = 72  # s64: return value (after rules)
+PID, TID = 80, 84  # u32 each
+PPID = 88  # u32, then 4 bytes of padding
+CRED = 96  # the span of struct cred holding uid, gid, suid, sgid, euid, egid
+CRED_FIELDS = ("uid", "gid", "suid", "sgid", "euid", "egid")
+COMM_LEN = 16
+
+# Record header before the copied frame head.
+REC_TS, REC_RULE, REC_KIND, REC_FRAME = 0, 8, 12, 16
+KIND_EVENT, KIND_UNDECIDED = 0, 1
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """Offsets in this kernel's structures (from BTF), for the id reads."""
+
+    task_cred: int
+    task_real_parent: int
+    task_tgid: int
+    cred_start: int  # first byte of the span read from struct cred
+    cred_size: int  # bytes read (a multiple of 4)
+    cred: dict[str, int] = field(hash=False)  # field -> offset within the span
+
+
+@cache
+def kernel() -> Kernel:
+    """Offsets resolved once per process from /sys/kernel/btf/vmlinux."""
+    vm = btf.vmlinux()
+    offsets = {name: vm.offsetof("cred", f"{name}.val") for name in CRED_FIELDS}
+    start = min(offsets.values())
+    size = max(offsets.values()) + 4 - start
+    return Kernel(vm.offsetof("task_struct", "cred"), vm.offsetof("task_struct", "real_parent"),
+                  vm.offsetof("task_struct", "tgid"), start, size,
+                  {name: off - start for name, off in offsets.items()})
+
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Frame and record sizes for one rule set.
+
+    ``window`` bytes of each string are compared (a power of two; 4096 is
+    PATH_MAX, so a path the kernel accepts is compared whole); ``slots`` is
+    the most string arguments any watched call has; ``record_string`` bytes
+    of each go into the record.
+    """
+
+    window: int
+    record_string: int
+    slots: int
+    cred_size: int
+
+    @property
+    def comm(self) -> int:
+        return CRED + _align8(self.cred_size)
+
+    @property
+    def head(self) -> int:
+        return self.comm + COMM_LEN
+
+    def slot(self, k: int) -> int:
+        """Frame offset of string slot k: s64 length, then ``window`` bytes."""
+        return self.head + k * (8 + self.window)
+
+    @property
+    def frame_size(self) -> int:
+        # The tail of `window` bytes keeps the masked walk over COMM inside the value.
+        return self.slot(self.slots) + self.window
+
+    def record_slot(self, k: int) -> int:
+        return REC_FRAME + self.head + k * (8 + self.record_string)
+
+    @property
+    def record_size(self) -> int:
+        return self.record_slot(self.slots)
+
+    def record_struct(self) -> struct.Struct:
+        """Fields: ts, rule, kind, args[6], extra[2], nr, ret, pid, tid, ppid,
+        cred words, comm, then (len, bytes) per slot."""
+        words = _align8(self.cred_size) // 4
+        slots = f"q{self.record_string}s" * self.slots
+        return struct.Struct(f"<QII6Q2QQqIII4x{words}I{COMM_LEN}s{slots}")
