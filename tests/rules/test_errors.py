@@ -117,7 +117,7 @@ CASES = {
         rule(action=log("%comm did %sname to %parms")),
         "7:41: unknown macro '%parms' in log_format; valid macros are %ruleid %sid %sname "
         "%params %pid %uid %euid %suid %gid %egid %sgid %comm %retval %cwd %ppid %tid %time "
-        "%path"),
+        "%path %args %abi %when %action %barecomm"),
     "%retval in a before rule": (
         rule(action=log("%comm got %retval")),
         "7:31: %retval is only known after the call, but this rule runs before it "
@@ -209,3 +209,10 @@ def test_deep_nesting_is_a_rule_error():
 def test_invalid_utf8_is_a_rule_error():
     with pytest.raises(RuleError, match=r"^try.conf:2:3: error: the file is not valid UTF-8$"):
         load_rules(b"rule\n{ \xff }", "try.conf")
+
+
+def test_validator_and_formatter_know_the_same_macros():
+    from syscalltrack.events.format import LOG_MACROS
+    from syscalltrack.rules import MACROS
+
+    assert MACROS == LOG_MACROS

@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# In the order the documentation lists them: the original's, then ours.
+# The original's, in its documentation's order, then ours (events.format renders them all;
+# a test in tests/rules keeps its LOG_MACROS equal to this set).
 MACRO_ORDER = (
     "ruleid", "sid", "sname", "params", "pid", "uid", "euid", "suid", "gid", "egid", "sgid",
-    "comm", "retval", "cwd", "ppid", "tid", "time", "path",
+    "comm", "retval", "cwd", "ppid", "tid", "time", "path", "args", "abi", "when", "action",
+    "barecomm",
 )
 MACROS = frozenset(MACRO_ORDER)
 AFTER_ONLY_MACROS = frozenset({"retval"})
