@@ -216,3 +216,10 @@ def test_validator_and_formatter_know_the_same_macros():
     from syscalltrack.rules import MACROS
 
     assert MACROS == LOG_MACROS
+
+
+def test_validator_and_formatter_share_the_default_format():
+    from syscalltrack.events.format import DEFAULT_FORMAT
+    from syscalltrack.rules import DEFAULT_LOG_FORMAT
+
+    assert DEFAULT_LOG_FORMAT == DEFAULT_FORMAT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from . import sct_config, sct_load, sct_unload, sctlog, sctrace
 from .common import run
@@ -27,3 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     return run("sct", build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

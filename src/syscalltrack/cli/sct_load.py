@@ -32,3 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     return run("sct_load", build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..daemon import client
 from .common import run
@@ -28,3 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     return run("sct_unload", build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -98,3 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     return run("sctrace", build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

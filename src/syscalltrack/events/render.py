@@ -13,7 +13,7 @@ from .jsonfmt import to_json
 
 # sctrace's strace-like view of calls no rule matched: the default format with
 # the return value in place of the rule name.
-TRACE_FORMAT = "syscall: %pid[%comm_bare]: %sid_%sname(%params) = %retval"
+TRACE_FORMAT = "syscall: %pid[%barecomm]: %sid_%sname(%params) = %retval"
 
 
 class Renderer:

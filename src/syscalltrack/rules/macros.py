@@ -19,7 +19,7 @@ MACRO_ORDER = (
 )
 MACROS = frozenset(MACRO_ORDER)
 AFTER_ONLY_MACROS = frozenset({"retval"})
-DEFAULT_LOG_FORMAT = "syscall: %pid[%comm]: %sid_%sname(%params) (rule %ruleid)"
+DEFAULT_LOG_FORMAT = "syscall: %pid[%barecomm]: %sid_%sname(%params) (rule %ruleid)"
 
 _PIECE = re.compile(r"%(%|[A-Za-z]+)")
 

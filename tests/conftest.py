@@ -1,4 +1,4 @@
-"""Fixtures for the ptrace library tests: the C helper, built once per session."""
+"""Fixtures shared by every test folder: the C helper program, built once per session."""
 
 import os
 import shutil
@@ -31,7 +31,7 @@ def _ptrace_usable() -> str | None:
 
 @pytest.fixture(scope="session")
 def helper(tmp_path_factory) -> str:
-    """The helper program, built once per session."""
+    """The helper program (tests/helper.c), built once per session."""
     reason = _ptrace_usable()
     if reason:
         pytest.skip(reason)

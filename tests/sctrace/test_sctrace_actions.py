@@ -1,0 +1,203 @@
+"""Every action, path resolution, process trees and foreign ABIs, through the sctrace command."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+from sctrace_support import SCTRACE, rule, sctrace, wait_until
+
+PYTHON = sys.executable
+
+
+def fail_path(path, code="-1", syscall="unlink", filt=None):
+    return rule(syscall, f"type = FAIL\nerror_code = {code}", "deny",
+                filt or f'PATH[1] == "{path}"')
+
+
+def test_relative_path_after_cd_is_caught_by_path(tmp_path):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "passwd").touch()
+    run = sctrace(tmp_path, fail_path(etc / "passwd"), "sh", "-c", f"cd {etc} && rm -f ./passwd")
+    assert (etc / "passwd").exists()
+    assert "Operation not permitted" in run.err
+
+
+def test_dirfd_relative_path_is_resolved(tmp_path):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "passwd").touch()
+    code = (f"import os\nfd = os.open({str(etc)!r}, os.O_RDONLY)\n"
+            "try:\n    os.unlink('passwd', dir_fd=fd)\n"
+            "except PermissionError:\n    print('denied')\n")
+    run = sctrace(tmp_path, fail_path(etc / "passwd"), PYTHON, "-c", code, cwd="/")
+    assert run.out == "denied\n"
+    assert (etc / "passwd").exists()
+
+
+def test_dot_dot_and_double_slashes_are_normalised(tmp_path):
+    (tmp_path / "sub").mkdir()
+    victim = tmp_path / "victim"
+    victim.touch()
+    sneaky = f"{tmp_path}/sub/..//victim"
+    run = sctrace(tmp_path, fail_path(victim), "rm", "-f", sneaky)
+    assert victim.exists()
+    assert run.code == 1
+
+
+def test_fake_success_leaves_the_file(tmp_path):
+    victim = tmp_path / "victim"
+    victim.touch()
+    run = sctrace(tmp_path, fail_path(victim, code="0"), "rm", str(victim))
+    assert run.code == 0  # rm believes it
+    assert victim.exists()
+
+
+def test_errno_names_and_positive_results(tmp_path, helper):
+    victim = tmp_path / "victim"
+    victim.touch()
+    run = sctrace(tmp_path, fail_path(victim, code="-EACCES"), helper, "unlink", str(victim))
+    assert run.out == f"unlink {victim} = -1 13\n"
+    run = sctrace(tmp_path, fail_path(victim, code="5"), helper, "unlink", str(victim))
+    assert run.out == f"unlink {victim} = 5 0\n"
+    assert victim.exists()
+
+
+def test_log_after_shows_the_return_value(tmp_path, helper):
+    rules = rule("unlink", "type = LOG\nlog_format {%sname %params -> %retval}", when="after")
+    run = sctrace(tmp_path, rules, helper, "unlink", str(tmp_path / "absent"), "unlinkat",
+                  str(tmp_path / "absent"))
+    assert run.log == [f'unlink "{tmp_path}/absent" -> -2', f'unlinkat "{tmp_path}/absent" -> -2']
+
+
+def test_kill_stops_the_command_before_the_call(tmp_path):
+    victim = tmp_path / "victim"
+    victim.touch()
+    run = sctrace(tmp_path, rule("unlink", "type = KILL"), "rm", str(victim))
+    assert run.code == 128 + 9
+    assert victim.exists()
+    assert any("killed pid" in n for n in run.notices)
+
+
+def proc_status(pid: int) -> str:
+    with open(f"/proc/{pid}/status") as f:
+        return f.read()
+
+
+def test_suspend_leaves_the_process_stopped_and_untraced(tmp_path, helper):
+    victim = tmp_path / "victim"
+    victim.touch()
+    script = (f"import subprocess, sys\n"
+              f"p = subprocess.Popen([{helper!r}, 'unlink', {str(victim)!r}])\n"
+              f"print(p.pid, flush=True)\n"
+              f"sys.stdin.read()\n")
+    rules = rule("unlink", "type = SUSPEND")
+    rule_file = tmp_path / "s.rules"
+    rule_file.write_text(rules)
+    proc = subprocess.Popen([*SCTRACE, "-c", str(rule_file), "--", PYTHON, "-c", script],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    child = int(proc.stdout.readline())
+    try:
+        notice = proc.stderr.readline()
+        assert f"suspended pid {child}" in notice and f"gdb -p {child}" in notice
+        wait_until(lambda: "State:\tT (stopped)" in proc_status(child), what="SIGSTOP")
+        assert "TracerPid:\t0" in proc_status(child)
+        assert victim.exists()
+    finally:
+        os.kill(child, 9)
+        proc.stdin.close()
+        proc.wait(timeout=60)
+
+
+def test_rewrite_redirects_an_open(tmp_path, helper):
+    hosts, test_hosts = tmp_path / "hosts", tmp_path / "test-hosts"
+    hosts.write_text("real\n")
+    test_hosts.write_text("redirected\n")
+    rules = rule("open", f'type = REWRITE\nparam = 1\nvalue = "{test_hosts}"',
+                 filter_=f'PARAMS[1] == "{hosts}"')
+    run = sctrace(tmp_path, rules, helper, "open", str(hosts))
+    assert run.out.splitlines()[0] == "content redirected"
+    run = sctrace(tmp_path, rules, "cat", str(hosts))
+    assert run.out == "redirected\n"
+
+
+def test_integer_rewrite(tmp_path, helper):
+    rules = rule("unlinkat", "type = REWRITE\nparam = 1\nvalue = 12345")
+    run = sctrace(tmp_path, rules, helper, "unlinkat", "relative-name")
+    assert run.out == "unlinkat relative-name = -1 9\n"  # EBADF: dirfd 12345 is not open
+
+
+def test_threads_and_forks_are_followed(tmp_path, helper):
+    rules = rule("unlink", "type = LOG\nlog_format {%pid %tid %params}")
+    run = sctrace(tmp_path, rules, helper, "threads", "4", str(tmp_path / "t"),
+                  "fork", str(tmp_path / "f"))
+    assert len(run.log) == 5
+    tids = {line.split()[1] for line in run.log}
+    pids = {line.split()[0] for line in run.log}
+    assert len(tids) == 5 and len(pids) == 2
+
+
+def test_vfork_exec_is_followed(tmp_path, helper):
+    rules = rule("execve", "type = LOG\nlog_format {%comm %params}")
+    run = sctrace(tmp_path, rules, helper, "vforkexec", "/bin/true")
+    assert any(line.startswith('"helper" "/bin/true", ["/bin/true"]') for line in run.log), run.log
+
+
+def test_uids_are_read_at_the_call(tmp_path, helper):
+    rules = rule("unlink", "type = LOG\nlog_format {%uid %euid %params}",
+                 filter_="UID == 65534")
+    run = sctrace(tmp_path, rules, helper, "unlink", str(tmp_path / "a"), "setuid", "65534",
+                  "unlink", str(tmp_path / "b"))
+    assert run.log == [f'65534 65534 "{tmp_path}/b"']
+
+
+def test_i386_calls_cannot_go_around_a_rule(tmp_path, helper):
+    victim = tmp_path / "victim"
+    victim.touch()
+    rules = fail_path(victim, filt=f'PARAMS[1] == "{victim}"') + rule(
+        "unlink", "type = LOG\nlog_format {%abi %sid %sname %params}", "log")
+    run = sctrace(tmp_path, rules, helper, "i386unlink", str(victim))
+    assert run.out == f"i386unlink {victim} = -1 1\n"
+    assert victim.exists()
+    other = tmp_path / "other"
+    other.touch()
+    run = sctrace(tmp_path, rules, helper, "i386unlink", str(other))
+    assert run.log == [f'i386 10 unlink "{other}"']
+
+
+def test_unreadable_memory_prints_an_address(tmp_path, helper):
+    rules = rule("unlink", "type = LOG\nlog_format {%params}")
+    run = sctrace(tmp_path, rules, helper, "badunlink")
+    assert run.log == ["0x10"]
+    assert run.out == "badunlink  = -1 14\n"
+
+
+def test_plain_mode_shows_selected_calls_with_results(tmp_path, helper):
+    run = sctrace(tmp_path, None, helper, "unlink", str(tmp_path / "x"),
+                  options=["-e", "trace=unlink"])
+    assert len(run.log) == 1
+    assert re.fullmatch(rf'syscall: \d+\[helper\]: 87_unlink\("{tmp_path}/x"\) = -2', run.log[0])
+
+
+def test_group_selection_and_json(tmp_path, helper):
+    run = sctrace(tmp_path, None, helper, "unlink", str(tmp_path / "x"),
+                  options=["-e", "trace=%file", "--json"])
+    events = [json.loads(line) for line in run.log]
+    names = {e["sname"] for e in events}
+    assert "unlink" in names and "execve" in names
+    assert "mmap" not in names  # not a %file call
+
+
+def test_exit_status_is_the_commands(tmp_path):
+    assert sctrace(tmp_path, None, "sh", "-c", "exit 7", options=["-e", "trace=unlink"]).code == 7
+    killed = sctrace(tmp_path, None, "sh", "-c", "kill -TERM $$", options=["-e", "trace=unlink"])
+    assert killed.code == 128 + 15
+
+
+def test_unknown_command_is_reported(tmp_path):
+    run = sctrace(tmp_path, None, "no-such-command-xyz", options=["-e", "trace=unlink"])
+    assert run.code == 127
+    assert "cannot run 'no-such-command-xyz'" in " ".join(run.notices)

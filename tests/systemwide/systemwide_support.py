@@ -1,0 +1,107 @@
+"""Running generated programs under BPF_PROG_TEST_RUN, and building rule text.
+
+The test prologue reads the arguments from a fake ``pt_regs`` in our own
+memory (test runs execute in the calling process), so the filter body is the
+one production runs; strings are ctypes buffers the fake registers point to.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import threading
+from dataclasses import dataclass
+
+from syscalltrack.bpf.prog import raw_tp_context
+from syscalltrack.engines.systemwide import codegen, loader
+from syscalltrack.engines.systemwide.engine import create_maps
+from syscalltrack.rules import RuleSet, When, load_rules
+
+PT_REGS_SIZE = 168
+
+
+def rule(name: str, syscall: str, filt: str | None = None, when: str = "before",
+         action: str = "LOG", extra: str = "") -> str:
+    f = f"filter_expression {{{filt}}}\n" if filt else ""
+    return (f"rule {{\nsyscall_name = {syscall}\nrule_name = {name}\n{f}{extra}"
+            f"action {{\ntype = {action}\n}}\nwhen = {when}\n}}\n")
+
+
+@dataclass
+class Outcome:
+    rule: int | None  # index of the matching rule, None when none matched
+    undecided: bool
+
+
+class Bench:
+    """A rule set's programs behind the test prologue, loaded with their maps."""
+
+    def __init__(self, text: str, window: int = 4096):
+        self.ruleset: RuleSet = load_rules(text)
+        self.plan = codegen.generate(self.ruleset, prologue=codegen.Prologue.TEST,
+                                     window=window)
+        self.maps = {}
+        self.programs = {}
+        try:
+            create_maps(self.plan, 1 << 20, self.maps)
+            for p in self.plan.programs:
+                self.programs[(p.syscall.name, p.when)] = loader.load(
+                    p.prog_type, p.instructions, self.maps, p.name)
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, syscall: str, args: list[int | bytes | None], when: str = "before",
+            retval: int = 0) -> Outcome:
+        """Run the program of (syscall, when) on ``args``; bytes become string pointers."""
+        keep = []
+        regs = ctypes.create_string_buffer(PT_REGS_SIZE)
+        for i, a in enumerate(args):
+            if isinstance(a, bytes):
+                buf = ctypes.create_string_buffer(a, len(a) + 1)
+                keep.append(buf)
+                a = ctypes.addressof(buf)
+            elif a is None:
+                a = 0
+            struct.pack_into("<Q", regs, codegen.PT_REGS_ARGS[i], a & (2**64 - 1))
+        prog = self.programs[(syscall, When(when))]
+        ret = prog.test_run(raw_tp_context(ctypes.addressof(regs), 0, retval)).retval
+        if ret == 0:
+            return Outcome(None, False)
+        return Outcome((ret & 0xFFFF) - 1, bool(ret >> 16))
+
+    def close(self) -> None:
+        for p in self.programs.values():
+            p.close()
+        for m in self.maps.values():
+            m.close()
+
+    def __enter__(self) -> Bench:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Context:
+    """The Python evaluator's view of the same call: current ids, given arguments."""
+
+    def __init__(self, args: list[int], strings: dict[int, bytes | None], retval: int = 0):
+        self._args, self._strings = args, strings
+        self.uid, self.euid, self.suid = os.getresuid()
+        self.gid, self.egid, self.sgid = os.getresgid()
+        self.pid, self.tid, self.ppid = os.getpid(), threading.get_native_id(), os.getppid()
+        with open("/proc/thread-self/comm", "rb") as f:
+            self.comm = f.read().rstrip(b"\n")
+        self.cwd = None
+        self.retval = retval
+
+    def arg(self, index: int) -> int:
+        return self._args[index]
+
+    def string(self, index: int) -> bytes | None:
+        return self._strings.get(index)
+
+    def path(self, index: int) -> bytes | None:
+        return None
