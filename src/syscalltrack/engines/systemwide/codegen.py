@@ -180,6 +180,8 @@ class _Code:
         return lambda *args: self(ctor(*args))
 
     def finish(self) -> tuple[Instruction, ...]:
+        """Resolve label aliases and drop code no path reaches (the verifier refuses it:
+        e.g. the undecided exit of a rule whose filter has no string test)."""
         if self.pending is not None:
             raise asm.AsmError(f"label {self.pending} at the end of the program")
 
@@ -187,9 +189,26 @@ class _Code:
             while label in self.alias:
                 label = self.alias[label]
             return label
-        return tuple(
-            Instruction(i.opcode, i.dst, i.src, i.off, i.imm, target(i.label), i.map_ref, i.symbol)
-            if i.label is not None else i for i in self.insns)
+        insns = [Instruction(i.opcode, i.dst, i.src, i.off, i.imm, target(i.label), i.map_ref,
+                             i.symbol) if i.label is not None else i for i in self.insns]
+        where = {i.symbol: n for n, i in enumerate(insns) if i.symbol is not None}
+        todo = [0]
+        seen: set[int] = set()
+        while todo:
+            n = todo.pop()
+            if n in seen or n >= len(insns):
+                continue
+            seen.add(n)
+            insn = insns[n]
+            op = insn.opcode
+            if insn.map_ref and insn.map_ref.startswith("func:"):
+                todo.append(where[insn.map_ref[5:]])
+            if insn.is_jump:
+                todo.append(where[insn.label])
+            if op == asm.JMP | asm.EXIT or op == asm.JMP | asm.JA:
+                continue
+            todo.append(n + 1)
+        return tuple(i for n, i in enumerate(insns) if n in seen)
 
 
 def _load_const(c: _Code, reg, value: int) -> None:

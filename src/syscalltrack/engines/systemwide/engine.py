@@ -233,23 +233,7 @@ class SystemwideEngine:
         return self
 
     def _create_maps(self) -> None:
-        plan, lay = self.plan, self.plan.layout
-        specs = [
-            MapSpec(SCRATCH, MapType.PERCPU_ARRAY, 4, lay.frame_size, 1),
-            MapSpec(EVENTS, MapType.RINGBUF, 0, 0, self.ring_size),
-            MapSpec(COUNTERS, MapType.PERCPU_ARRAY, 4, 8 * len(COUNTER_FIELDS),
-                    max(1, len(plan.ruleset.rules))),
-        ]
-        if plan.dfa_tables:
-            specs.append(MapSpec(DFA, MapType.ARRAY, 4, plan.dfa_value_size,
-                                 len(plan.dfa_tables)))
-        if plan.has_after:
-            specs.append(MapSpec(AFTER, MapType.HASH, 4, lay.frame_size, AFTER_ENTRIES,
-                                 BPF_F_NO_PREALLOC))
-        for spec in specs:
-            self._maps[spec.name] = spec.create()
-        for i, t in enumerate(plan.dfa_tables):
-            self._maps[DFA].update(struct.pack("<I", i), t.ljust(plan.dfa_value_size, b"\0"))
+        create_maps(self.plan, self.ring_size, self._maps)
 
     def close(self) -> None:
         """Detach (links first), then free programs, the ring and maps. Idempotent."""
@@ -353,6 +337,28 @@ class SystemwideEngine:
         """Kernel ids of our programs and maps (what a leak check looks for)."""
         return {"programs": [p.id for p in self._programs],
                 "maps": [m.id for m in self._maps.values()]}
+
+
+def create_maps(plan: Plan, ring_size: int, into: dict[str, Map]) -> dict[str, Map]:
+    """The maps ``plan``'s programs reference, added to ``into`` as they are made (so a
+    caller can close what exists if a later one fails); automata tables filled in."""
+    lay = plan.layout
+    specs = [
+        MapSpec(SCRATCH, MapType.PERCPU_ARRAY, 4, lay.frame_size, 1),
+        MapSpec(EVENTS, MapType.RINGBUF, 0, 0, ring_size),
+        MapSpec(COUNTERS, MapType.PERCPU_ARRAY, 4, 8 * len(COUNTER_FIELDS),
+                max(1, len(plan.ruleset.rules))),
+    ]
+    if plan.dfa_tables:
+        specs.append(MapSpec(DFA, MapType.ARRAY, 4, plan.dfa_value_size, len(plan.dfa_tables)))
+    if plan.has_after:
+        specs.append(MapSpec(AFTER, MapType.HASH, 4, lay.frame_size, AFTER_ENTRIES,
+                             BPF_F_NO_PREALLOC))
+    for spec in specs:
+        into[spec.name] = spec.create()
+    for i, t in enumerate(plan.dfa_tables):
+        into[DFA].update(struct.pack("<I", i), t.ljust(plan.dfa_value_size, b"\0"))
+    return into
 
 
 def dump(plan: Plan) -> str:
