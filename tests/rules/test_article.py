@@ -11,7 +11,8 @@ from syscalltrack.rules import ActionType, When, check_rules, load_rules, parse,
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "article.rules"
-ARTICLE = Path("/work/shared/seed/syscalltrack-article.txt")
+# shared/ lies beside the checkout (in CI too, beside the fresh clone).
+ARTICLE = Path(__file__).resolve().parents[3] / "shared" / "seed" / "syscalltrack-article.txt"
 
 
 def article_blocks(text: str) -> list[str]:
