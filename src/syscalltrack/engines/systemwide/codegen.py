@@ -865,7 +865,8 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
             checked.add(b.index)
             kind = b.rule.action.type
             if kind not in ACTION_CODES and kind is not ActionType.FAIL:
-                reject(b, b.rule.pos_of("type"), f"{kind} is done by the per-command engine only")
+                reject(b, b.rule.action.keys.get("type", b.rule.pos_of("action")),
+                       f"{kind} is done by the per-command engine only")
             for pos, why in _check_filter(b):
                 reject(b, pos, why)
         if sc is None or sc.tracepoint is None:

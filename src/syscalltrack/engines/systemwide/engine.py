@@ -97,9 +97,9 @@ def check_fail(ruleset: RuleSet) -> None:
     else:
         reasons = "; ".join(f"{name}: {p.reason}" for name, p in probes.items())
         why = f"this kernel allows no way to change a system call's result ({reasons})"
-    raise RuleError([Diagnostic(r.pos_of("type"), f"rule '{r.name}': FAIL cannot run "
-                                                  f"system-wide: {why}; use sctrace (per "
-                                                  "command, seccomp + ptrace) for FAIL rules")
+    raise RuleError([Diagnostic(r.action.keys.get("type", r.pos_of("action")),
+                                f"rule '{r.name}': FAIL cannot run system-wide: {why}; use "
+                                "sctrace (per command, seccomp + ptrace) for FAIL rules")
                      for r in fails])
 
 

@@ -1,0 +1,206 @@
+"""The engine against real processes: rm, touch, mv, direct unlink/unlinkat, other uids,
+both CPUs, KILL and SUSPEND, 100 rules, a rule that matches nothing, the article's line."""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from systemwide_support import rule
+
+from syscalltrack.engines.systemwide import Lost, SystemwideEngine
+from syscalltrack.engines.systemwide.demo import article_log_rules, log_lines
+from syscalltrack.events.event import Event
+from syscalltrack.rules import load_rules
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: bpf() and tracefs")
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def unlinker(tmp_path_factory):
+    exe = tmp_path_factory.mktemp("bin") / "unlinker"
+    subprocess.run(["gcc", "-O1", "-o", str(exe), str(HERE / "unlinker.c")], check=True)
+    return str(exe)
+
+
+@pytest.fixture
+def work():
+    """A directory every uid can reach (pytest's tmp_path sits under a 0700 parent)."""
+    path = Path(tempfile.mkdtemp(prefix="sct-"))
+    os.chmod(path, 0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def events(engine, pred, settle=0.3):
+    """Events matching ``pred`` that arrive until ``settle`` seconds pass without any."""
+    out = []
+    for item in engine.events(timeout=settle):
+        if isinstance(item, Event) and pred(item):
+            out.append(item)
+    return out
+
+
+def engine_for(text):
+    return SystemwideEngine(load_rules(text)).load()
+
+
+def test_article_line_for_rm_by_any_process(work):
+    with SystemwideEngine(article_log_rules()) as engine:
+        subprocess.run("touch ./dummy && rm ./dummy", shell=True, cwd=work, check=True)
+        lines = [ln for ln in log_lines(engine, timeout=0.3) if "dummy" in ln]
+    assert lines == ['"rm" : "./dummy" delete by 0 --> 0']
+
+
+def test_rm_touch_mv_carry_pid_comm_path(work):
+    text = (rule("rm", "unlink", f'PARAMS[1] startswith "{work}"')
+            + rule("touch", "open", f'PARAMS[1] startswith "{work}" && (PARAMS[2] & O_CREAT)')
+            + rule("mv", "rename", 'PARAMS[2] endswith "/b"'))
+    with engine_for(text) as engine:
+        for cmd in (["touch", f"{work}/a"], ["mv", f"{work}/a", f"{work}/b"],
+                    ["rm", f"{work}/b"]):
+            proc = subprocess.Popen(cmd)
+            assert proc.wait() == 0
+            cmd.append(proc.pid)
+        got = events(engine, lambda e: e.rule in ("rm", "touch", "mv"))
+    by_rule = {e.rule: e for e in got}
+    assert set(by_rule) == {"rm", "touch", "mv"}
+    assert by_rule["touch"].comm == b"touch" and by_rule["touch"].name == "openat"
+    assert by_rule["touch"].values[0] == f"{work}/a".encode()
+    assert by_rule["mv"].comm == b"mv" and by_rule["mv"].values == (
+        f"{work}/a".encode(), f"{work}/b".encode())
+    assert by_rule["rm"].comm == b"rm" and by_rule["rm"].name == "unlinkat"
+    assert by_rule["rm"].values == (f"{work}/b".encode(),)
+    assert by_rule["rm"].uid == 0 and by_rule["rm"].ppid == os.getpid()
+
+
+def test_direct_unlink_and_unlinkat_before_and_after(unlinker, work):
+    text = (rule("before", "unlink", f'PARAMS[1] startswith "{work}/"')
+            + rule("after", "unlink", f'PARAMS[1] startswith "{work}/" && RETVAL == -2',
+                   when="after"))
+    (work / "present").touch()
+    with engine_for(text) as engine:
+        out = subprocess.run([unlinker, f"{work}/present", f"{work}/missing"],
+                             capture_output=True, text=True, check=True).stdout.split()
+        got = events(engine, lambda e: e.pid == int(out[0]))
+    assert (out[1], out[2]) == ("0", "-1")
+    seen = sorted((e.rule, e.name, e.values[0], e.retval) for e in got)
+    assert seen == [
+        ("after", "unlinkat", f"{work}/missing".encode(), -2),
+        ("before", "unlink", f"{work}/present".encode(), None),
+        ("before", "unlinkat", f"{work}/missing".encode(), None),
+    ]
+    assert all(e.comm == b"unlinker" and e.tid == e.pid for e in got)
+
+
+def test_other_uids_are_seen_with_their_ids(work):
+    text = (rule("nobody", "unlink", f'PARAMS[1] startswith "{work}/" && EUID == 65534')
+            + rule("anyone", "unlink", f'PARAMS[1] startswith "{work}/"'))
+    for name in ("n", "r"):
+        (work / name).touch()
+        os.chmod(work / name, 0o666)
+    with engine_for(text) as engine:
+        subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "rm", "-f", f"{work}/n"], check=True)
+        subprocess.run(["rm", "-f", f"{work}/r"], check=True)
+        got = {e.values[0]: e for e in events(engine, lambda e: e.rule in ("nobody", "anyone"))}
+    nobody, root = got[f"{work}/n".encode()], got[f"{work}/r".encode()]
+    assert nobody.rule == "nobody"
+    assert (nobody.uid, nobody.euid, nobody.suid, nobody.gid, nobody.egid, nobody.sgid) == \
+        (65534,) * 6
+    assert root.rule == "anyone" and (root.uid, root.euid, root.gid) == (0, 0, 0)
+
+
+def test_calls_on_both_cpus(unlinker, work):
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    text = rule("cpu", "unlink", f'PARAMS[1] startswith "{work}/"')
+    with engine_for(text) as engine:
+        pids = []
+        for cpu in cpus:
+            out = subprocess.run(["taskset", "-c", str(cpu), unlinker, f"{work}/c{cpu}",
+                                  f"{work}/d{cpu}"], capture_output=True, text=True).stdout
+            pids.append(int(out.split()[0]))
+        got = events(engine, lambda e: e.rule == "cpu")
+    assert sorted({e.pid for e in got}) == sorted(pids)
+    assert len(got) == 2 * len(cpus)
+
+
+def test_a_rule_that_matches_nothing(work):
+    text = rule("never", "unlink", 'PARAMS[1] == "/nonexistent/sct/never"')
+    with engine_for(text) as engine:
+        for i in range(20):
+            (work / str(i)).touch()
+            os.unlink(work / str(i))
+        assert events(engine, lambda e: True) == []
+        assert [(s.rule, s.matches, s.lost) for s in engine.stats()] == [("never", 0, 0)]
+
+
+def test_hundred_rules_first_match(work):
+    text = "".join(rule(f"r{i}", "unlink", f'PARAMS[1] == "{work}/f{i}"') for i in range(100))
+    text += rule("catchall", "unlink", f'PARAMS[1] startswith "{work}/"')
+    with engine_for(text) as engine:
+        for i in (0, 37, 99, 100):
+            (work / f"f{i}").touch()
+            os.unlink(work / f"f{i}")
+        got = [(e.rule, e.values[0]) for e in events(engine, lambda e: e.pid == os.getpid())]
+    assert got == [("r0", f"{work}/f0".encode()), ("r37", f"{work}/f37".encode()),
+                   ("r99", f"{work}/f99".encode()), ("catchall", f"{work}/f100".encode())]
+
+
+def test_kill_and_suspend(unlinker, work):
+    text = (rule("kill", "unlink", f'PARAMS[1] == "{work}/kill"', action="KILL")
+            + rule("stop", "unlink", f'PARAMS[1] == "{work}/stop"', action="SUSPEND"))
+    with engine_for(text) as engine:
+        killed = subprocess.run([unlinker, f"{work}/kill", f"{work}/x"], capture_output=True)
+        assert killed.returncode == -signal.SIGKILL and killed.stdout == b""
+        stopped = subprocess.Popen([unlinker, f"{work}/stop", f"{work}/x"],
+                                   stdout=subprocess.PIPE)
+        _, status = os.waitpid(stopped.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status) and os.WSTOPSIG(status) == signal.SIGSTOP
+        os.kill(stopped.pid, signal.SIGCONT)
+        assert stopped.wait() == 0
+        got = {e.rule: e.action for e in events(engine, lambda e: e.rule in ("kill", "stop"))}
+    assert got == {"kill": "KILL", "stop": "SUSPEND"}
+
+
+def test_full_ring_is_counted_and_reported(work):
+    text = rule("many", "unlink", f'PARAMS[1] startswith "{work}/"')
+    with SystemwideEngine(load_rules(text), ring_size=os.sysconf("SC_PAGE_SIZE")) as engine:
+        for i in range(50):
+            (work / str(i)).touch()
+            os.unlink(work / str(i))
+        time.sleep(0.25)  # let the counter interval pass
+        items = list(engine.events(timeout=0.3))
+        got = sum(isinstance(i, Event) for i in items)
+        lost = sum(i.count for i in items if isinstance(i, Lost))
+        stats = engine.stats()[0]
+        assert lost > 0 and stats.lost == lost
+        assert stats.matches == got + lost >= 50  # every match is delivered or reported
+
+
+def test_replace_keeps_one_set_active(work):
+    a = load_rules(rule("old", "unlink", f'PARAMS[1] startswith "{work}/"'))
+    b = load_rules(rule("new", "unlink", f'PARAMS[1] startswith "{work}/"'))
+    with SystemwideEngine(a) as engine:
+        (work / "1").touch()
+        os.unlink(work / "1")
+        old_ids = engine.ids()
+        engine.replace(b)
+        (work / "2").touch()
+        os.unlink(work / "2")
+        got = [(e.rule, e.values[0]) for e in events(engine, lambda e: e.rule in ("old", "new"))]
+        assert not set(old_ids["programs"]) & set(engine.ids()["programs"])
+    assert got == [("old", f"{work}/1".encode()), ("new", f"{work}/2".encode())]
+
+
+def test_dump_shows_rule_source_next_to_its_code():
+    text = rule("watch", "unlink", 'PARAMS[1] glob "/etc/*"')
+    listing = SystemwideEngine(load_rules(text)).dump()
+    assert "; program sct_unlink_e: TRACEPOINT on syscalls:sys_enter_unlink" in listing
+    assert 'filter_expression {PARAMS[1] glob "/etc/*"}' in listing
+    assert "call 181" in listing or "call bpf_loop" in listing
