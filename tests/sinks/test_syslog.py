@@ -39,7 +39,7 @@ def test_missing_socket_warns_once_and_counts(tmp_path):
 def test_reconnects_when_syslog_comes_back(tmp_path):
     path = str(tmp_path / "log")
     warnings = []
-    sink = SyslogSink(path, warn=warnings.append)
+    sink = SyslogSink(path, warn=warnings.append, retry_interval=0)
     sink.write("lost")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     server.bind(path)
@@ -56,3 +56,16 @@ def test_reconnects_when_syslog_comes_back(tmp_path):
 def test_unknown_facility_is_refused():
     with pytest.raises(ValueError, match="unknown syslog facility 'local9'"):
         SyslogSink(facility="local9")
+
+
+def test_absent_syslog_is_retried_at_most_once_per_interval(tmp_path):
+    path = str(tmp_path / "log")
+    sink = SyslogSink(path, warn=lambda _msg: None, retry_interval=3600)
+    sink.write("lost")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    try:
+        sink.write("also lost: no new attempt before the interval")
+        assert (sink.sent, sink.failed) == (0, 2)
+    finally:
+        server.close()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
+from ..bpf import features
+from ..daemon import client, launch
+from ..daemon.server import Options
 from . import sct_config, sct_load, sct_unload, sctlog, sctrace
 from .common import run
 
@@ -23,7 +27,78 @@ def build_parser() -> argparse.ArgumentParser:
         ("trace", sctrace, "run or attach to commands under rules (sctrace)"),
     ]:
         module.add_arguments(sub.add_parser(name, help=help_, description=module.__doc__))
+    daemon = sub.add_parser("daemon", help="run the system-wide tracker in the foreground",
+                            description="Run the tracker daemon in the foreground (for "
+                                        "service managers; sct_load starts it in the "
+                                        "background). SIGHUP reopens the JSON file.")
+    sct_load.add_daemon_options(daemon)
+    daemon.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    daemon.set_defaults(run=run_daemon)
+    status = sub.add_parser("status", help="what the tracker is doing: rules and counters, "
+                                           "readers, kernel capabilities, uptime")
+    status.add_argument("--json", action="store_true", help="the daemon's answer as JSON")
+    status.set_defaults(run=show_status)
+    probe = sub.add_parser("probe", help="what this kernel allows (BPF program types, maps, "
+                                         "helpers, attach methods, ways to FAIL a call)")
+    probe.set_defaults(run=show_probe)
     return parser
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    options = Options(restore=args.restore, json_file=args.json_file,
+                      syslog_socket=None if args.no_syslog else args.syslog_socket,
+                      syslog_facility=args.syslog_facility)
+    return launch.run(options, args.ready_fd)
+
+
+def show_probe(_args: argparse.Namespace) -> int:
+    print(features.probe().render())
+    return 0
+
+
+def show_status(args: argparse.Namespace) -> int:
+    answer = client.request("status")
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 0
+    print(render_status(answer))
+    return 0
+
+
+def render_status(s: dict) -> str:
+    """The daemon's status answer for people."""
+    hours, rest = divmod(int(s["uptime"]), 3600)
+    out = [f"syscalltrack loaded: pid {s['pid']}, up {hours}:{rest // 60:02d}:{rest % 60:02d}"]
+    engine = s["engine"]
+    if engine is None:
+        out.append("engine: systemwide (eBPF), idle: no rules loaded, no kernel objects")
+    else:
+        out.append(f"engine: {engine['name']}, programs {engine['programs']}, "
+                   f"maps {engine['maps']}")
+    ev = s["events"]
+    out.append(f"events: {ev['delivered']} delivered, {ev['kernel_lost']} lost in the kernel "
+               "(ring buffer full)")
+    out.append(f"rules ({len(s['rules'])}):")
+    for r in s["rules"]:
+        out.append(f"  {r['name']}: {r['syscall']} {r['when']} -> {r['action']}: "
+                   f"{r['matches']} matches, {r['lost']} lost, {r['undecided']} undecided")
+    out.append(f"readers ({len(s['readers'])}):")
+    for r in s["readers"]:
+        how = "json" if r["json"] else (f"format {r['format']!r}" if r["format"] else "rules' "
+                                        "formats")
+        out.append(f"  {how}: {r['events_sent']} sent, {r['events_lost']} lost, "
+                   f"{r['backlog']} bytes waiting")
+    sl = s["syslog"]
+    out.append("syslog: off" if sl is None else
+               f"syslog: {sl['socket']} facility {sl['facility']}: {sl['sent']} sent, "
+               f"{sl['failed']} failed")
+    jf = s["json_file"]
+    if jf is not None:
+        out.append(f"json file: {jf['path']}: {jf['written']} written"
+                   + (f", error: {jf['error']}" if jf["error"] else ""))
+    out.append("kernel:")
+    out.extend(f"  {line}" for line in s["kernel"].splitlines())
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,7 +36,8 @@ def check(args: argparse.Namespace) -> int:
 
 
 def upload(args: argparse.Namespace) -> int:
-    """Validate locally first (errors are shown even when nothing is loaded), then upload."""
+    """Validate locally first (errors are shown even when nothing is loaded), then upload:
+    the daemon compiles and loads the whole set, or changes nothing and says why."""
     text = Path(args.file).read_bytes()
     load_rules(text, filename=args.file)
     client.request("upload", text=text.decode(), filename=args.file)
@@ -45,7 +46,11 @@ def upload(args: argparse.Namespace) -> int:
 
 
 def download(_args: argparse.Namespace) -> int:
-    sys.stdout.write(client.request("download")["rules"])
+    """Print the loaded set in canonical form, ready to upload again."""
+    rules = client.request("download")["rules"]
+    if not rules:
+        print("sct_config: no rules loaded", file=sys.stderr)
+    sys.stdout.write(rules)
     return 0
 
 

@@ -1,27 +1,61 @@
-"""sct_load: start the system-wide tracker."""
+"""sct_load: start the system-wide tracker (a background daemon) and wait until it is ready."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from ..daemon import launch
+from ..daemon.server import StartupError
+from ..sinks.syslog import DEV_LOG, FACILITIES
 from .common import run
 
 
+def add_daemon_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by sct_load and `sct daemon` (sct_load passes them through)."""
+    parser.add_argument("--restore", action="store_true",
+                        help="reload the last uploaded rule set (saved in the state directory)")
+    parser.add_argument("--json-file", metavar="PATH",
+                        help="also append every event to PATH as JSON lines (reopened on SIGHUP)")
+    parser.add_argument("--syslog-facility", default="authpriv", choices=sorted(FACILITIES),
+                        help="facility of the LOG lines sent to syslog (default: authpriv, "
+                             "since they name users and files)")
+    parser.add_argument("--syslog-socket", default=DEV_LOG, metavar="PATH",
+                        help=f"syslog socket (default: {DEV_LOG})")
+    parser.add_argument("--no-syslog", action="store_true", help="send nothing to syslog")
+
+
+def passthrough(args: argparse.Namespace) -> list[str]:
+    """The daemon options of ``args`` as command-line words."""
+    argv = ["--syslog-facility", args.syslog_facility, "--syslog-socket", args.syslog_socket]
+    if args.restore:
+        argv.append("--restore")
+    if args.json_file:
+        argv += ["--json-file", args.json_file]
+    if args.no_syslog:
+        argv.append("--no-syslog")
+    return argv
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_daemon_options(parser)
     parser.set_defaults(run=load)
 
 
-def load(_args: argparse.Namespace) -> int:
-    # The eBPF engine and its daemon are being built (issues 4 and 5); say so
-    # rather than pretend, and point to what works today.
-    print(
-        "sct_load: the system-wide tracker (eBPF engine and daemon) is not part of this build "
-        "yet, so syscalltrack cannot be loaded; to apply rules to one command or process "
-        "tree, use 'sctrace -c RULES -- COMMAND'",
-        file=sys.stderr,
-    )
-    return 1
+def load(args: argparse.Namespace) -> int:
+    if args.json_file:
+        args.json_file = os.path.abspath(args.json_file)  # the daemon runs in /
+    try:
+        ready = launch.start_background(passthrough(args))
+    except StartupError as err:
+        print(f"sct_load: {err}", file=sys.stderr)
+        return 1
+    restored = ready.get("restored")
+    note = f", {restored} rules restored" if restored is not None else ""
+    print(f"syscalltrack loaded (pid {ready['pid']}{note}); "
+          "upload rules with 'sct_config upload FILE'")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,9 +1,12 @@
-"""sctlog: follow the tracker's log stream."""
+"""sctlog: follow the tracker's log stream.
+
+Any number of sctlog may run at once, each with its own format; one that
+cannot keep up is told inline what it missed (``-- N events lost --``).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ..daemon import client
@@ -20,17 +23,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def follow(args: argparse.Namespace) -> int:
+    """Copy the stream to stdout in the chunks it arrives in (lines are already whole)."""
     with client.connect() as sock:
-        request = {"op": "follow", "format": args.format, "json": args.json, "last": args.n}
-        sock.sendall(json.dumps(request).encode() + b"\n")
-        for line in sock.makefile("rb"):
-            sys.stdout.buffer.write(line)
-            sys.stdout.flush()
+        client.send(sock, "follow", format=args.format, json=args.json, last=args.n)
+        stream = sock.makefile("rb")
+        client.answer(stream, "follow")
+        out = sys.stdout.buffer
+        while chunk := stream.read1(1 << 16):
+            out.write(chunk)
+            out.flush()
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sctlog", description=__doc__)
+    parser = argparse.ArgumentParser(prog="sctlog", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     return parser
 

@@ -1,26 +1,29 @@
-"""The tools' side of the daemon's control socket.
+"""The tools' side of the daemon's control socket (protocol: see ``protocol``).
 
 Every classic tool that needs the tracker (sct_config upload/download/delete,
-sctlog, sct_unload) goes through `connect()`, so "not loaded" is reported the
-same way everywhere.
+sctlog, sct_unload, sct status) goes through `connect()`, so "not loaded" is
+reported the same way everywhere.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 
-RUN_DIR = "/run/syscalltrack"
-CONTROL_SOCKET = os.path.join(RUN_DIR, "control.sock")
+from . import protocol
 
 
 class NotLoaded(Exception):
     """The tracker daemon is not running (or its socket is not ours to use)."""
 
 
-def connect(path: str = CONTROL_SOCKET) -> socket.socket:
+class DaemonError(Exception):
+    """The daemon answered a request with an error."""
+
+
+def connect(path: str | None = None) -> socket.socket:
     """A connected control socket, or NotLoaded saying why and what to do."""
+    path = path or protocol.control_socket()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)
@@ -38,18 +41,24 @@ def connect(path: str = CONTROL_SOCKET) -> socket.socket:
     return sock
 
 
-class DaemonError(Exception):
-    """The daemon answered a request with an error."""
+def send(sock: socket.socket, op: str, **payload) -> None:
+    sock.sendall(protocol.encode({"op": op, **payload}))
 
 
-def request(op: str, path: str = CONTROL_SOCKET, **payload) -> dict:
-    """Send one JSON request line and return the daemon's JSON answer."""
-    with connect(path) as sock:
-        sock.sendall(json.dumps({"op": op, **payload}).encode() + b"\n")
-        reply = sock.makefile("rb").readline()
+def answer(stream, op: str) -> dict:
+    """Read one answer line from a binary file over the socket; DaemonError if it failed."""
+    reply = stream.readline()
     if not reply:
         raise DaemonError(f"the daemon closed the connection without answering '{op}'")
-    answer = json.loads(reply)
-    if not answer.get("ok"):
-        raise DaemonError(answer.get("error", f"'{op}' failed"))
-    return answer
+    result = json.loads(reply)
+    if not result.get("ok"):
+        raise DaemonError(result.get("error", f"'{op}' failed"))
+    return result
+
+
+def request(op: str, path: str | None = None, **payload) -> dict:
+    """Send one JSON request line and return the daemon's JSON answer."""
+    with connect(path) as sock:
+        send(sock, op, **payload)
+        with sock.makefile("rb") as stream:
+            return answer(stream, op)

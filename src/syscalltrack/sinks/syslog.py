@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 
 FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
@@ -19,13 +20,14 @@ FACILITIES = {
 }
 SEVERITY_NOTICE = 5
 DEV_LOG = "/dev/log"
+RETRY_INTERVAL = 1.0  # seconds between attempts to reach an absent syslog
 
 
 class SyslogSink:
     """Sends one datagram per line to a syslog socket (RFC 3164 framing)."""
 
     def __init__(self, path: str = DEV_LOG, facility: str = "authpriv",
-                 ident: str = "syscalltrack", warn=None):
+                 ident: str = "syscalltrack", warn=None, retry_interval: float = RETRY_INTERVAL):
         if facility not in FACILITIES:
             raise ValueError(
                 f"unknown syslog facility '{facility}'; one of: {', '.join(FACILITIES)}"
@@ -34,16 +36,24 @@ class SyslogSink:
         self._prefix = f"<{FACILITIES[facility] * 8 + SEVERITY_NOTICE}>{ident}[{os.getpid()}]: "
         self._sock: socket.socket | None = None
         self._warned = False
+        self._retry_at = 0.0
+        self.retry_interval = retry_interval
         self._warn = warn or (lambda msg: print(msg, file=sys.stderr))
         self.sent = 0
         self.failed = 0
 
     def _connect(self) -> bool:
+        """Connect, at most once per RETRY_INTERVAL while syslog is absent (two syscalls
+        per line for nothing would slow a busy tracker)."""
+        now = time.monotonic()
+        if now < self._retry_at:
+            return False
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
             sock.connect(self.path)
         except OSError as err:
             sock.close()
+            self._retry_at = now + self.retry_interval
             if not self._warned:
                 self._warned = True
                 self._warn(
@@ -70,6 +80,10 @@ class SyslogSink:
             self.sent += 1
             return
         self.failed += 1
+
+    def retry_now(self) -> None:
+        """Let the next line try to connect at once (the daemon's SIGHUP)."""
+        self._retry_at = 0.0
 
     def close(self) -> None:
         if self._sock is not None:

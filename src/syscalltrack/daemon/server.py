@@ -1,0 +1,644 @@
+"""The tracker daemon: one thread, one epoll loop, one owner for every kernel object.
+
+The loop waits on the control socket, its connections, the engine's ring
+buffer and a signal wake-up socket. Each ring batch is decoded once, rendered
+once per distinct way some output wants it (syslog and default readers share
+the rules' formats), and handed to syslog, the JSON file and every sctlog
+reader (``sinks.stream``: bounded backlogs, so no reader can stall the loop).
+
+With no rules loaded no BPF object exists at all: ``sct_config delete``
+closes the engine, and unloading with rules loaded needs ``--force``.
+Kernel objects are owned by file descriptors of this process only (nothing
+is pinned), so a daemon killed with -9 takes them with it; the pid file is
+held under flock, so the next start finds it free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from ..bpf import features, tracefs
+from ..engines.systemwide import Lost, SystemwideEngine, Undecided
+from ..engines.systemwide.codegen import EVENTS
+from ..events import Event, LogFormat, unknown_macros
+from ..events.jsonfmt import to_dict
+from ..events.render import Renderer
+from ..rules import RuleError, load_rules
+from ..sinks.jsonfile import JsonFileSink
+from ..sinks.stream import Reader, Stream
+from ..sinks.syslog import DEV_LOG, FACILITIES, SyslogSink
+from . import protocol
+
+TICK = 0.25  # seconds: how often kernel loss counters are read while idle
+RECV_SIZE = 65536
+Key = tuple[bool, str | None]  # (json, format override): one rendering
+DEFAULT_KEY: Key = (False, None)
+JSON_KEY: Key = (True, None)
+
+
+class StartupError(Exception):
+    """Why the daemon cannot start; sct_load prints it as it is."""
+
+
+@dataclass
+class Options:
+    restore: bool = False
+    json_file: str | None = None
+    syslog_socket: str | None = DEV_LOG  # None: no syslog output
+    syslog_facility: str = "authpriv"  # LOG lines name users and files: keep them private
+
+
+def preflight() -> None:
+    """Refuse to start, with the precise reason, where the engine could not run."""
+    if os.geteuid() != 0:
+        raise StartupError("syscalltrack must be loaded by root (it attaches eBPF programs "
+                           f"to every process); you are uid {os.geteuid()}")
+    try:
+        tracefs.root()
+    except OSError as err:
+        raise StartupError(f"tracefs is missing and could not be mounted: {err}") from None
+    for probe in (features.have_map_type("ringbuf"),
+                  features.have_attach("syscall_tracepoint")):
+        if not probe:
+            raise StartupError(f"the kernel refuses what the tracker needs: {probe.reason}")
+
+
+def _lost_text(item: Lost) -> str:
+    return f"-- {item.count} events lost in the kernel (rule {item.rule}: ring buffer full) --"
+
+
+def _undecided_text(item: Undecided) -> str:
+    e = item.event
+    return (f"-- rule {item.rule} undecided in the kernel for {e.pid}"
+            f"[{e.comm.decode('ascii', 'backslashreplace')}] {e.name}: no action taken --")
+
+
+def _notice_json(item: Lost | Undecided) -> str:
+    if isinstance(item, Lost):
+        return json.dumps({"notice": "lost", "count": item.count, "where": "kernel",
+                           "rule": item.rule})
+    return json.dumps({"notice": "undecided", "rule": item.rule, "event": to_dict(item.event)})
+
+
+class _Control:
+    """A control connection: bytes in until a newline, answers out without blocking."""
+
+    def __init__(self, sock: socket.socket, uid: int):
+        sock.setblocking(False)
+        self.sock = sock
+        self.uid = uid
+        self.inbuf = bytearray()
+        self.out = bytearray()
+        self.closing = False  # close once `out` is sent
+
+
+class Daemon:
+    """The running tracker. ``start()`` then ``serve()``; ``close()`` frees everything."""
+
+    def __init__(self, options: Options):
+        self.options = options
+        self.engine: SystemwideEngine | None = None
+        self.started = time.monotonic()
+        self.sel = selectors.DefaultSelector()
+        self.stream = Stream()
+        self.history: deque = deque(maxlen=protocol.HISTORY)
+        self.renderers: dict[Key, Renderer] = {}
+        self.syslog: SyslogSink | None = None
+        self.jsonfile: JsonFileSink | None = None
+        self.delivered = 0
+        self.kernel_lost = 0
+        self.restored: int | None = None
+        self.stopping = False
+        self._listener: socket.socket | None = None
+        self._pidfd = -1
+        self._ring_fd = -1
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._unload_answer: _Control | None = None
+
+    # -- start and stop ----------------------------------------------------------------
+    def start(self) -> None:
+        """Everything that can fail at start, in an order that leaves nothing on failure."""
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> None:
+        preflight()
+        opts = self.options
+        if opts.syslog_facility not in FACILITIES:
+            raise StartupError(f"unknown syslog facility '{opts.syslog_facility}'; one of: "
+                               f"{', '.join(FACILITIES)}")
+        os.makedirs(protocol.run_dir(), mode=0o755, exist_ok=True)
+        self._lock_pidfile()
+        if opts.json_file:
+            try:
+                self.jsonfile = JsonFileSink(opts.json_file)
+            except OSError as err:
+                raise StartupError(f"cannot open the JSON file {opts.json_file}: "
+                                   f"{err.strerror}") from None
+        if opts.syslog_socket:
+            self.syslog = SyslogSink(opts.syslog_socket, opts.syslog_facility,
+                                     warn=self._warn)
+        if opts.restore:
+            self._restore()
+        self._listen()
+        self._signals()
+
+    def _lock_pidfile(self) -> None:
+        path = protocol.pid_file()
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            raise StartupError(f"syscalltrack is already loaded (pid {pid})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._pidfd = fd
+
+    def _restore(self) -> None:
+        path = protocol.saved_rules()
+        try:
+            with open(path, "rb") as f:
+                text = f.read()
+        except FileNotFoundError:
+            self._warn(f"syscalltrack: --restore: no saved rule set at {path}; "
+                       "starting with no rules")
+            return
+        try:
+            ruleset = load_rules(text, filename=path)
+            if ruleset.rules:
+                self._set_engine(SystemwideEngine(ruleset).load())
+        except (RuleError, OSError) as err:
+            raise StartupError(f"cannot restore the saved rule set {path}:\n{err}") from None
+        self.restored = len(ruleset.rules)
+
+    def _listen(self) -> None:
+        """Bind the control socket where only root can reach it (mode 0600 from the start)."""
+        path = protocol.control_socket()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # stale: the pid file lock proved no daemon owns it
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        old = os.umask(0o177)
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old)
+        sock.listen(64)
+        sock.setblocking(False)
+        self._listener = sock
+        self.sel.register(sock, selectors.EVENT_READ, "listen")
+
+    def _signals(self) -> None:
+        self._wake_r, self._wake_w = socket.socketpair()
+        for s in (self._wake_r, self._wake_w):
+            s.setblocking(False)
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, lambda *_: None)  # handled in the loop, via the wake-up fd
+        self.sel.register(self._wake_r, selectors.EVENT_READ, "signal")
+
+    def close(self) -> None:
+        """Detach and free every kernel object first, then sockets and files. Idempotent."""
+        self._set_engine(None)
+        self.stream.close()
+        for key in list(self.sel.get_map().values()):
+            if isinstance(key.data, _Control):
+                key.data.sock.close()
+        self.sel.close()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(protocol.control_socket())
+        if self._wake_r is not None:
+            signal.set_wakeup_fd(-1)
+            self._wake_r.close()
+            self._wake_w.close()
+            self._wake_r = self._wake_w = None
+        for sink in (self.syslog, self.jsonfile):
+            if sink is not None:
+                sink.close()
+        if self._pidfd >= 0:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(protocol.pid_file())
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+    def _warn(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    # -- the loop ----------------------------------------------------------------------
+    def serve(self) -> None:
+        """Run until unloaded or signalled to stop."""
+        while not self.stopping:
+            for key, mask in self.sel.select(TICK if self.engine else None):
+                what = key.data
+                if what == "ring":
+                    self._pump()
+                elif what == "listen":
+                    self._accept()
+                elif what == "signal":
+                    self._on_signals()
+                elif isinstance(what, Reader):
+                    self._on_reader(what, mask)
+                elif isinstance(what, _Control):
+                    self._on_control(what, mask)
+            if self.engine is not None:
+                self._pump()  # loss counters, and events a replace() kept aside
+        self._finish_unload()
+
+    def _pump(self) -> None:
+        if self.engine is not None:
+            items = self.engine.poll(0)
+            if items:
+                self._dispatch(items)
+
+    def _dispatch(self, items: list) -> None:
+        """Render each item once per needed rendering; feed syslog, the file, readers."""
+        self.history.extend(items)
+        keys = self.stream.keys()
+        if self.syslog is not None:
+            keys.add(DEFAULT_KEY)
+        if self.jsonfile is not None:
+            keys.add(JSON_KEY)
+        batches: dict[Key, tuple[bytes, int]] = {}
+        count = len(items)
+        for key in keys:
+            lines = self._render(key, items)
+            if key == DEFAULT_KEY and self.syslog is not None:
+                for line in lines:
+                    self.syslog.write(line)
+            lines.append("")
+            batches[key] = ("\n".join(lines).encode("utf-8", "backslashreplace"), count)
+        if self.jsonfile is not None:
+            self.jsonfile.write(*batches[JSON_KEY])
+        self.stream.publish(batches)
+        for item in items:
+            if item.__class__ is Lost:
+                self.kernel_lost += item.count
+        self.delivered += count
+        for reader in list(self.stream.readers.values()):
+            self._flush_reader(reader)
+
+    def _render(self, key: Key, items: list) -> list[str]:
+        render = self.renderers.get(key)
+        if render is None:
+            render = self.renderers[key] = Renderer(json=key[0], override=key[1])
+        if key[0]:
+            return [render(x) if x.__class__ is Event else _notice_json(x) for x in items]
+        return [render(x) if x.__class__ is Event
+                else _lost_text(x) if x.__class__ is Lost else _undecided_text(x)
+                for x in items]
+
+    def _flush_reader(self, reader: Reader) -> None:
+        done = reader.flush()
+        if reader.closed:
+            self._drop_reader(reader)
+        else:
+            self.sel.modify(reader.sock, selectors.EVENT_READ |
+                            (0 if done else selectors.EVENT_WRITE), reader)
+
+    def _drop_reader(self, reader: Reader) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(reader.sock)
+        self.stream.remove(reader)
+
+    def _on_reader(self, reader: Reader, mask: int) -> None:
+        if mask & selectors.EVENT_READ:
+            try:
+                data = reader.sock.recv(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                data = None
+            except OSError:
+                data = b""
+            if data == b"":
+                self._drop_reader(reader)
+                return
+        if mask & selectors.EVENT_WRITE:
+            self._flush_reader(reader)
+
+    def _on_signals(self) -> None:
+        try:
+            received = self._wake_r.recv(4096)
+        except BlockingIOError:
+            return
+        for signum in received:
+            if signum == signal.SIGHUP:
+                self._reopen()
+            else:
+                self.stopping = True
+
+    def _reopen(self) -> None:
+        """SIGHUP: reopen the JSON file (log rotation) and retry syslog at once."""
+        if self.jsonfile is not None:
+            try:
+                self.jsonfile.reopen()
+            except OSError as err:
+                self._warn(f"syscalltrack: cannot reopen {self.jsonfile.path}: {err.strerror}; "
+                           "still writing to the old file")
+        if self.syslog is not None:
+            self.syslog.close()
+            self.syslog.retry_now()
+
+    # -- control connections -----------------------------------------------------------
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:  # EMFILE and the like: keep serving the others
+                self._warn(f"syscalltrack: accept: {err.strerror}")
+                return
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                    struct.calcsize("3i"))
+            _pid, uid, _gid = struct.unpack("3i", creds)
+            conn = _Control(sock, uid)
+            self.sel.register(sock, selectors.EVENT_READ, conn)
+            if uid != 0:
+                self._reply(conn, protocol.error(
+                    f"permission denied: only root may control syscalltrack (you are uid {uid})"))
+                conn.closing = True
+                self._flush_control(conn)
+
+    def _on_control(self, conn: _Control, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE:
+            self._flush_control(conn)
+        if not mask & selectors.EVENT_READ or conn.closing:
+            return
+        try:
+            data = conn.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close_control(conn)
+            return
+        conn.inbuf += data
+        while not conn.closing and b"\n" in conn.inbuf:
+            line, _, rest = conn.inbuf.partition(b"\n")
+            conn.inbuf = bytearray(rest)
+            self._handle(conn, bytes(line))
+            if self._is_reader(conn):
+                return
+        if len(conn.inbuf) > protocol.MAX_REQUEST:
+            conn.inbuf.clear()
+            self._reply(conn, protocol.error(
+                f"request longer than {protocol.MAX_REQUEST} bytes without a newline"))
+            conn.closing = True
+            self._flush_control(conn)
+
+    def _is_reader(self, conn: _Control) -> bool:
+        try:
+            return isinstance(self.sel.get_key(conn.sock).data, Reader)
+        except (KeyError, ValueError):
+            return True  # closed
+
+    def _reply(self, conn: _Control, data: bytes) -> None:
+        conn.out += data
+        self._flush_control(conn)
+
+    def _flush_control(self, conn: _Control) -> None:
+        try:
+            while conn.out:
+                del conn.out[:conn.sock.send(conn.out)]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self._close_control(conn)
+            return
+        if conn.closing and not conn.out:
+            self._close_control(conn)
+            return
+        self.sel.modify(conn.sock, selectors.EVENT_READ |
+                        (selectors.EVENT_WRITE if conn.out else 0), conn)
+
+    def _close_control(self, conn: _Control) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(conn.sock)
+        conn.sock.close()
+
+    def _handle(self, conn: _Control, line: bytes) -> None:
+        """Answer one request; nothing a client sends can stop the daemon."""
+        try:
+            request = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as err:
+            self._reply(conn, protocol.error(f"malformed request (not JSON: {err})"))
+            return
+        if not isinstance(request, dict) or not isinstance(request.get("op"), str):
+            self._reply(conn, protocol.error('malformed request: expected {"op": "...", ...}'))
+            return
+        op = request["op"]
+        handler = self._OPS.get(op)
+        if handler is None:
+            self._reply(conn, protocol.error(
+                f"unknown op '{op[:64]}'; known: {', '.join(sorted(self._OPS))}"))
+            return
+        try:
+            answer = handler(self, conn, request)
+        except _BadRequest as err:
+            answer = protocol.error(str(err))
+        except Exception as err:  # a bug must cost one request, not the tracker
+            self._warn(f"syscalltrack: internal error in '{op}': {err!r}")
+            answer = protocol.error(f"internal error in '{op}': {err!r}")
+        if answer is not None:
+            self._reply(conn, answer)
+
+    # -- operations --------------------------------------------------------------------
+    def _op_ping(self, _conn, _req) -> bytes:
+        return protocol.encode({"ok": True, "pid": os.getpid()})
+
+    def _op_upload(self, _conn, req) -> bytes:
+        text = _field(req, "text", str)
+        filename = _field(req, "filename", str, "<upload>")
+        try:
+            ruleset = load_rules(text, filename=filename)
+            if not ruleset.rules:
+                self._set_engine(None)
+            elif self.engine is None:
+                self._set_engine(SystemwideEngine(ruleset).load())
+            else:
+                self.engine.replace(ruleset)  # the new set attaches before the old detaches
+                self._watch_ring()
+                self._pump()  # what the old set produced, kept aside by replace()
+        except RuleError as err:
+            return protocol.error(str(err))
+        except OSError as err:
+            return protocol.error(f"the kernel refused the rule set, nothing changed: {err}")
+        self._save(text)
+        return protocol.encode({"ok": True, "rules": len(ruleset.rules)})
+
+    def _save(self, text: str) -> None:
+        """Keep the set for --restore: written aside, then renamed (never half a file)."""
+        path = protocol.saved_rules()
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            tmp = f"{path}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            with open(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except OSError as err:
+            self._warn(f"syscalltrack: cannot save the rule set to {path}: {err}")
+
+    def _op_download(self, _conn, _req) -> bytes:
+        text = self.engine.ruleset.text() if self.engine is not None else ""
+        return protocol.encode({"ok": True, "rules": text})
+
+    def _op_delete(self, _conn, _req) -> bytes:
+        removed = len(self.engine.ruleset.rules) if self.engine is not None else 0
+        self._set_engine(None)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(protocol.saved_rules())
+        return protocol.encode({"ok": True, "removed": removed})
+
+    def _op_unload(self, conn, req) -> bytes | None:
+        force = _field(req, "force", bool, False)
+        if self.engine is not None and not force:
+            n = len(self.engine.ruleset.rules)
+            loaded = "1 rule is loaded; remove it" if n == 1 else f"{n} rules are loaded; " \
+                "remove them"
+            return protocol.error(
+                f"cannot unload syscalltrack: {os.strerror(errno.EBUSY)} ({loaded} with "
+                "'sct_config delete', or unload anyway with 'sct_unload --force')")
+        self.stopping = True
+        self._unload_answer = conn
+        return None
+
+    def _finish_unload(self) -> None:
+        """Free the kernel objects, then tell the client that asked, then go."""
+        self._set_engine(None)
+        conn = self._unload_answer
+        if conn is not None:
+            conn.sock.setblocking(True)
+            with contextlib.suppress(OSError):
+                conn.sock.sendall(bytes(conn.out) + protocol.encode(
+                    {"ok": True, "pid": os.getpid()}))
+
+    def _op_follow(self, conn, req) -> bytes | None:
+        fmt = _field(req, "format", str, None)
+        json_ = _field(req, "json", bool, False)
+        last = _field(req, "last", int, 0)
+        if fmt is not None:
+            if len(fmt) > protocol.MAX_FORMAT:
+                raise _BadRequest(f"format longer than {protocol.MAX_FORMAT} characters")
+            unknown = unknown_macros(fmt)
+            if unknown:
+                raise _BadRequest(f"unknown macro {unknown[0][1]} in format at offset "
+                                  f"{unknown[0][0]}")
+            LogFormat(fmt)  # compiled here so a bad one is refused, not met mid-stream
+        if last < 0:
+            raise _BadRequest("last must be 0 or more")
+        conn.sock.setblocking(True)
+        conn.sock.sendall(bytes(conn.out) + protocol.encode({"ok": True}))
+        self.sel.unregister(conn.sock)
+        key = (json_, None if json_ else fmt)
+        reader = self.stream.add(conn.sock, key)
+        self.sel.register(conn.sock, selectors.EVENT_READ, reader)
+        if last:
+            items = list(self.history)[-last:]
+            if items:
+                reader.offer("".join(f"{line}\n" for line in self._render(key, items))
+                             .encode("utf-8", "backslashreplace"), len(items))
+                self._flush_reader(reader)
+        return None
+
+    def _op_status(self, _conn, _req) -> bytes:
+        return protocol.encode({"ok": True, **self.status()})
+
+    _OPS = {"ping": _op_ping, "upload": _op_upload, "download": _op_download,
+            "delete": _op_delete, "unload": _op_unload, "follow": _op_follow,
+            "status": _op_status}
+
+    def status(self) -> dict:
+        """What `sct status` shows: engine, kernel, rules with counters, readers, outputs."""
+        engine = self.engine
+        rules = []
+        if engine is not None:
+            for rule, st in zip(engine.ruleset.rules, engine.stats(), strict=True):
+                rules.append({"name": rule.name, "syscall": rule.syscall,
+                              "when": rule.when.value, "action": rule.action.type.value,
+                              "matches": st.matches, "lost": st.lost,
+                              "undecided": st.undecided})
+        return {
+            "pid": os.getpid(),
+            "uptime": round(time.monotonic() - self.started, 3),
+            "engine": None if engine is None else {"name": "systemwide (eBPF)", **engine.ids()},
+            "kernel": features.probe().render(),
+            "rules": rules,
+            "events": {"delivered": self.delivered, "kernel_lost": self.kernel_lost},
+            "readers": [{"json": r.json, "format": r.key[1], "backlog": r.backlog,
+                         "events_sent": r.sent_events, "events_lost": r.lost_total}
+                        for r in self.stream.readers.values()],
+            "syslog": None if self.syslog is None else {
+                "socket": self.syslog.path, "facility": self.options.syslog_facility,
+                "sent": self.syslog.sent, "failed": self.syslog.failed},
+            "json_file": None if self.jsonfile is None else {
+                "path": self.jsonfile.path, "written": self.jsonfile.written,
+                "error": self.jsonfile.error},
+            "run_dir": protocol.run_dir(),
+            "saved_rules": protocol.saved_rules(),
+        }
+
+    # -- the engine --------------------------------------------------------------------
+    def _set_engine(self, engine: SystemwideEngine | None) -> None:
+        """Make ``engine`` current; the old one's remaining events are delivered, then it
+        is closed (all its kernel objects with it)."""
+        old = self.engine
+        if old is not None:
+            self._pump()
+            self._unwatch_ring()
+            self.engine = None
+            old.close()
+        self.engine = engine
+        if engine is not None:
+            self._watch_ring()
+
+    def _watch_ring(self) -> None:
+        self._unwatch_ring()
+        # The engine exposes no fileno(); its ring map's fd is what epoll needs.
+        fd = self.engine._maps[EVENTS].fd
+        self.sel.register(fd, selectors.EVENT_READ, "ring")
+        self._ring_fd = fd
+
+    def _unwatch_ring(self) -> None:
+        if self._ring_fd >= 0:
+            with contextlib.suppress(KeyError, ValueError):
+                self.sel.unregister(self._ring_fd)
+            self._ring_fd = -1
+
+
+class _BadRequest(Exception):
+    """A request field is missing or of the wrong type."""
+
+
+_MISSING = object()
+
+
+def _field(req: dict, name: str, kind: type, default=_MISSING):
+    value = req.get(name, default)
+    if value is _MISSING:
+        raise _BadRequest(f"'{req['op']}' needs '{name}'")
+    if value is default and default is not _MISSING:
+        return value
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _BadRequest(f"'{name}' must be of type {kind.__name__}")
+    return value

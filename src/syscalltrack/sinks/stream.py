@@ -1,0 +1,141 @@
+"""The sctlog stream: one rendered batch fanned out to many readers, none able to stall it.
+
+Each reader has a bounded backlog of bytes the daemon holds for it. Writes
+are non-blocking; when a batch does not fit in a reader's backlog it is
+dropped for that reader only and counted, and as soon as there is room again
+the reader is told, in its own stream and at the place of the gap, how many
+events it missed (``-- 1234 events lost --``, or a JSON object for JSON
+readers). The daemon, syslog and the other readers never wait for it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections import deque
+
+READER_BACKLOG = 4 << 20  # bytes held per reader beyond its socket buffer
+
+
+def lost_notice(count: int, json_: bool, where: str = "reader") -> bytes:
+    """The inline line telling a reader it missed ``count`` events."""
+    if json_:
+        return json.dumps({"notice": "lost", "count": count, "where": where}).encode() + b"\n"
+    return f"-- {count} events lost --\n".encode()
+
+
+class Reader:
+    """One sctlog connection: its rendering choice, its backlog, its losses."""
+
+    def __init__(self, sock: socket.socket, key: tuple[bool, str | None],
+                 limit: int = READER_BACKLOG):
+        sock.setblocking(False)
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.key = key  # (json, format override): readers with equal keys share renders
+        self.limit = limit
+        self._chunks: deque[memoryview] = deque()
+        self.backlog = 0
+        self.lost = 0  # events dropped and not yet reported to the reader
+        self.lost_total = 0
+        self.sent_events = 0
+        self.closed = False
+
+    @property
+    def json(self) -> bool:
+        return self.key[0]
+
+    def _put(self, data: bytes) -> None:
+        self._chunks.append(memoryview(data))
+        self.backlog += len(data)
+
+    def offer(self, data: bytes, events: int) -> None:
+        """Queue a batch of ``events`` rendered as ``data``, or count it lost if it won't fit."""
+        if self.closed:
+            return
+        notice = lost_notice(self.lost, self.json) if self.lost else b""
+        if self.backlog + len(notice) + len(data) > self.limit:
+            self.lost += events
+            self.lost_total += events
+            return
+        if notice:
+            self._put(notice)
+            self.lost = 0
+        self._put(data)
+        self.sent_events += events
+
+    def notice(self, line: bytes) -> None:
+        """Queue a line that is not an event (a kernel loss report); dropped when full."""
+        if not self.closed and self.backlog + len(line) <= self.limit:
+            self._put(line)
+
+    def flush(self) -> bool:
+        """Send what the socket takes now; True when the backlog is empty.
+
+        A reader that lost events and then drained everything is told at once,
+        rather than at the next event, which may never come.
+        """
+        while not self.closed:
+            if not self._chunks:
+                if not self.lost:
+                    return True
+                self._put(lost_notice(self.lost, self.json))
+                self.lost = 0
+            head = self._chunks[0]
+            try:
+                sent = self.sock.send(head)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError:
+                self.close()
+                break
+            self.backlog -= sent
+            if sent == len(head):
+                self._chunks.popleft()
+            else:
+                self._chunks[0] = head[sent:]
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._chunks.clear()
+            self.backlog = 0
+            self.sock.close()
+
+
+class Stream:
+    """The set of readers, grouped by how they want events rendered."""
+
+    def __init__(self, limit: int = READER_BACKLOG):
+        self.limit = limit
+        self.readers: dict[int, Reader] = {}  # by socket fd
+
+    def add(self, sock: socket.socket, key: tuple[bool, str | None]) -> Reader:
+        reader = Reader(sock, key, self.limit)
+        self.readers[reader.fd] = reader
+        return reader
+
+    def remove(self, reader: Reader) -> None:
+        self.readers.pop(reader.fd, None)
+        reader.close()
+
+    def keys(self) -> set[tuple[bool, str | None]]:
+        """The renderings some reader needs now."""
+        return {r.key for r in self.readers.values()}
+
+    def publish(self, batches: dict[tuple[bool, str | None], tuple[bytes, int]]) -> None:
+        """Give each reader the batch rendered its way: (data, number of events)."""
+        for reader in self.readers.values():
+            data, events = batches[reader.key]
+            reader.offer(data, events)
+
+    def notice(self, text: bytes, json_line: bytes) -> None:
+        """A line for every reader (text or JSON form), subject to backlog room."""
+        for reader in self.readers.values():
+            reader.notice(json_line if reader.json else text)
+
+    def close(self) -> None:
+        for reader in self.readers.values():
+            reader.close()
+        self.readers.clear()
