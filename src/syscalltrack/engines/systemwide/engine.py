@@ -120,8 +120,12 @@ class _Decoder:
             for b in p.rules:
                 classic = table().lookup(b.rule.syscall)
                 sources = tuple(codegen._source(b, i) for i in range(classic.nargs))
+                rule = rules[b.index]
+                # Everything per (rule, call) is looked up once, not per record.
                 self.views[(b.index, p.syscall.nr)] = (
-                    p.syscall, classic.args, sources, slots, rules[b.index])
+                    p.syscall.name, classic.args, tuple(zip(classic.args, sources, strict=True)),
+                    slots, rule.name, rule.when.value, rule.action.type.value,
+                    rule.action.log_format, rule.when is When.AFTER)
 
     def decode(self, row: tuple) -> Event | Undecided:
         ts, rule_index, kind, *rest = row
@@ -132,9 +136,10 @@ class _Decoder:
         n = 13 + len(words) + (len(words) & 1)
         comm = rest[n]
         strings = rest[n + 1:]
-        sc, signature, sources, slots, rule = self.views[(rule_index, nr)]
+        name, signature, pairs, slots, rule, when, action, log_format, after = \
+            self.views[(rule_index, nr)]
         args, values = [], []
-        for arg, src in zip(signature, sources, strict=True):
+        for arg, src in pairs:
             if isinstance(src, FromStruct):
                 value = arg.normalise(extra[0 if src is FromStruct.OPEN_HOW_FLAGS else 1])
                 args.append(value)
@@ -148,17 +153,13 @@ class _Decoder:
                 values.append(None if raw[src] == 0 else Unreadable(raw[src]))
             else:
                 values.append(value)
-        ids = [words[i] for i in self.cred_index]
-        action = rule.action
+        uid, gid, suid, sgid, euid, egid = (words[i] for i in self.cred_index)
         event = Event(
-            abi="x86_64", nr=nr, name=sc.name, signature=signature, args=tuple(args),
-            values=tuple(values), pid=pid, tid=tid, ppid=ppid, uid=ids[0], euid=ids[4],
-            suid=ids[2], gid=ids[1], egid=ids[5], sgid=ids[3],
-            comm=comm.split(b"\0", 1)[0], timestamp_ns=ts + self.offset_ns,
-            when=rule.when.value, rule=rule.name, action=action.type.value,
-            log_format=action.log_format, retval=ret if rule.when is When.AFTER else None)
+            "x86_64", nr, name, signature, tuple(args), tuple(values), pid, tid, ppid, uid,
+            euid, suid, gid, egid, sgid, comm.split(b"\0", 1)[0], ts + self.offset_ns, when,
+            rule, action, log_format, None, ret if after else None)
         if kind == KIND_UNDECIDED:
-            return Undecided(rule.name, rule_index, event)
+            return Undecided(rule, rule_index, event)
         return event
 
     def _string(self, pointer: int, strings: list, slot: int):

@@ -1,0 +1,223 @@
+"""Benchmark the system-wide engine against bare, bpftrace and auditd (issue 4).
+
+1. cost per call of an unrelated hot syscall (getppid in C) with our unlink rule loaded,
+   against bare, bpftrace on the same tracepoints and `auditctl -S unlink,unlinkat -F path=`;
+2. an unlink loop whose paths never match `PARAMS[1] == "/etc/passwd"`: added cost per call;
+3. event throughput: a rule matching every getppid call; events/s decoded into Events by
+   our consumer (and raw records/s), drops counted; then 500,000 events/s sustained.
+
+The C loops are pinned to one CPU (taskset); in (3) the consumer runs on another one.
+Installs bpftrace and auditd with apt-get when absent.
+
+    python bench/systemwide.py [--calls 2000000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from syscalltrack.engines.systemwide import Lost, SystemwideEngine
+from syscalltrack.rules import load_rules
+
+LOOP_C = r"""
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+                           return t.tv_sec * 1e9 + t.tv_nsec; }
+int main(int argc, char **argv) {
+    long n = atol(argv[2]), rate = argc > 3 ? atol(argv[3]) : 0;
+    char path[64];
+    double t0 = now();
+    if (!strcmp(argv[1], "getppid")) {
+        for (long i = 0; i < n; i++) {
+            syscall(SYS_getppid);
+            if (rate && (i & 1023) == 1023)  /* pace: i calls by t0 + i/rate seconds */
+                while (now() - t0 < i * 1e9 / rate) ;
+        }
+    } else {
+        for (long i = 0; i < n; i++) {
+            snprintf(path, sizeof path, "/tmp/sct-bench-none/f%ld", i & 1023);
+            syscall(SYS_unlink, path);
+        }
+    }
+    printf("%.2f\n", (now() - t0) / n);
+    return 0;
+}
+"""
+OUR_RULE = """rule {
+syscall_name = unlink
+rule_name = passwd
+filter_expression {PARAMS[1] == "/etc/passwd"}
+action {
+type = LOG
+}
+when = before
+}
+"""
+EVERY_GETPPID = """rule {
+syscall_name = getppid
+rule_name = every
+action {
+type = LOG
+}
+when = before
+}
+"""
+BPFTRACE = ('tracepoint:syscalls:sys_enter_unlink, tracepoint:syscalls:sys_enter_unlinkat '
+            '/str(args->pathname) == "/etc/passwd"/ { printf("%s %d\\n", comm, pid); }')
+
+
+def ensure_tools() -> None:
+    missing = [p for p, tool in (("bpftrace", "bpftrace"), ("auditd", "auditctl"))
+               if shutil.which(tool) is None]
+    if missing and subprocess.run(["apt-get", "install", "-y", *missing],
+                                  capture_output=True).returncode:
+        subprocess.run(["apt-get", "update"], capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", *missing], capture_output=True)
+
+
+def build(tmp: Path) -> str:
+    src = tmp / "loop.c"
+    src.write_text(LOOP_C)
+    exe = tmp / "loop"
+    subprocess.run(["gcc", "-O2", "-o", str(exe), str(src)], check=True)
+    return str(exe)
+
+
+def run_loop(exe: str, cpu: int, kind: str, calls: int, rate: int = 0) -> float:
+    cmd = ["taskset", "-c", str(cpu), exe, kind, str(calls)] + ([str(rate)] if rate else [])
+    return float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
+class Bpftrace:
+    def __enter__(self):
+        self.proc = subprocess.Popen(["bpftrace", "-e", BPFTRACE], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        seen = []
+        for line in self.proc.stdout:  # warnings (RLIMIT_MEMLOCK), then "Attaching 2 probes"
+            seen.append(line)
+            if "Attaching" in line or len(seen) > 5:
+                break
+        if not seen or "Attaching" not in seen[-1]:
+            self.proc.kill()
+            raise RuntimeError(f"bpftrace did not start: {''.join(seen)}")
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+class Audit:
+    RULE = ["-F", "arch=b64", "-S", "unlink", "-S", "unlinkat", "-F", "path=/etc/passwd",
+            "-k", "sctbench"]
+
+    def __enter__(self):
+        if subprocess.run(["pidof", "auditd"], capture_output=True).returncode:
+            subprocess.run(["auditd"], capture_output=True)
+        subprocess.run(["auditctl", "-e", "1"], capture_output=True, check=True)
+        subprocess.run(["auditctl", "-a", "always,exit", *self.RULE], capture_output=True,
+                       check=True)
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["auditctl", "-d", "always,exit", *self.RULE], capture_output=True)
+
+
+def measure(exe, cpu, kind, calls, runs) -> float:
+    return statistics.median(run_loop(exe, cpu, kind, calls) for _ in range(runs))
+
+
+def cost_table(exe, cpu, calls, runs) -> list[tuple[str, float, float]]:
+    rows = []
+    for label, ctx in (("bare", None), ("syscalltrack", "ours"), ("bpftrace", Bpftrace),
+                       ("auditd", Audit)):
+        try:
+            if ctx is None:
+                results = [measure(exe, cpu, k, calls, runs) for k in ("getppid", "unlink")]
+            elif ctx == "ours":
+                with SystemwideEngine(load_rules(OUR_RULE)):
+                    results = [measure(exe, cpu, k, calls, runs) for k in ("getppid", "unlink")]
+            else:
+                with ctx():
+                    results = [measure(exe, cpu, k, calls, runs) for k in ("getppid", "unlink")]
+        except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+            print(f"  {label}: not measured ({e})")
+            continue
+        rows.append((label, *results))
+    return rows
+
+
+def throughput(exe, cpus, calls, rate=0) -> tuple[float, float, int, int]:
+    """(calls/s produced, Events/s decoded, events decoded, drops) for one loop run."""
+    producer, consumer = cpus[0], cpus[-1]
+    os.sched_setaffinity(0, {consumer})
+    with SystemwideEngine(load_rules(EVERY_GETPPID), ring_size=64 << 20) as engine:
+        result = {}
+        thread = threading.Thread(target=lambda: result.setdefault(
+            "ns", run_loop(exe, producer, "getppid", calls, rate)))
+        decoded = 0
+        start = time.perf_counter()
+        thread.start()
+        while True:
+            alive = thread.is_alive()
+            batch = engine.poll(0.05)
+            decoded += sum(not isinstance(item, Lost) for item in batch)
+            if not alive and not batch:
+                break
+        elapsed = time.perf_counter() - start
+        dropped = sum(s.lost for s in engine.stats())
+        matches = sum(s.matches for s in engine.stats())
+    thread.join()
+    produced = 1e9 / result["ns"]
+    return produced, decoded / elapsed, decoded, dropped, matches
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=2_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    if os.geteuid():
+        sys.exit("run as root")
+    ensure_tools()
+    cpus = sorted(os.sched_getaffinity(0))
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = build(Path(tmp))
+        print(f"pinned to CPU {cpus[0]}; {args.calls} calls per run, median of {args.runs}")
+        rows = cost_table(exe, cpus[0], args.calls, args.runs)
+        bare = rows[0]
+        print("\n(1) getppid (unrelated) and (2) unlink of non-matching paths, ns per call")
+        print(f"{'':14}{'getppid':>10}{'added':>8}{'unlink':>10}{'added':>8}")
+        for label, g, u in rows:
+            print(f"{label:14}{g:10.1f}{g - bare[1]:+8.1f}{u:10.1f}{u - bare[2]:+8.1f}")
+        print("\n(3) throughput: a rule matching every getppid; consumer on CPU "
+              f"{cpus[-1]}, producer on CPU {cpus[0]}")
+        print(f"{'':16}{'calls/s':>12}{'Events/s':>12}{'decoded':>10}{'matched':>10}"
+              f"{'dropped':>9}")
+        for label, rate in (("full speed", 0), ("500k/s paced", 500_000)):
+            calls = args.calls if rate == 0 else rate * 3
+            produced, rate_out, decoded, dropped, matches = throughput(exe, cpus, calls, rate)
+            print(f"{label:16}{produced:12,.0f}{rate_out:12,.0f}{decoded:10}{matches:10}"
+                  f"{dropped:9}")
+
+
+if __name__ == "__main__":
+    main()
