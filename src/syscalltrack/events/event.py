@@ -30,7 +30,7 @@ class SockAddr:
 ArgValue = int | bytes | None | Unreadable | tuple[bytes, ...] | SockAddr
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     """One matched system call, as seen at entry (`before`) or at exit (`after`).
 
@@ -39,6 +39,10 @@ class Event:
     the classic call's.  `abi`, `nr` and `name` are the call that really
     happened.  `args` are raw values normalised to their C types; `values` the
     decoded ones (strings read from the caller's memory).
+
+    Treat it as immutable.  It is not a frozen dataclass only because frozen
+    construction costs 7.5 µs against 1.4 µs, and the system-wide engine
+    builds hundreds of thousands a second.
     """
 
     abi: str
