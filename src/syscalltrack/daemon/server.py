@@ -101,7 +101,8 @@ class _Control:
         self.uid = uid
         self.inbuf = bytearray()
         self.out = bytearray()
-        self.closing = False  # close once `out` is sent
+        self.closing = False  # refuse further requests; end the connection once `out` is sent
+        self.drained = 0  # bytes read and dropped since closing
 
 
 class Daemon:
@@ -278,22 +279,24 @@ class Daemon:
             keys.add(DEFAULT_KEY)
         if self.jsonfile is not None:
             keys.add(JSON_KEY)
+        # What a reader that misses this batch is told it lost: the calls in it, including
+        # those the kernel already reported lost (the notice goes with the batch).
+        lost = [x.count for x in items if x.__class__ is Lost]
+        events = len(items) - len(lost)
+        weight = events + sum(lost)
         batches: dict[Key, tuple[bytes, int]] = {}
-        count = len(items)
         for key in keys:
             lines = self._render(key, items)
             if key == DEFAULT_KEY and self.syslog is not None:
                 for line in lines:
                     self.syslog.write(line)
             lines.append("")
-            batches[key] = ("\n".join(lines).encode("utf-8", "backslashreplace"), count)
+            batches[key] = ("\n".join(lines).encode("utf-8", "backslashreplace"), weight)
         if self.jsonfile is not None:
-            self.jsonfile.write(*batches[JSON_KEY])
+            self.jsonfile.write(batches[JSON_KEY][0], len(items))
         self.stream.publish(batches)
-        for item in items:
-            if item.__class__ is Lost:
-                self.kernel_lost += item.count
-        self.delivered += count
+        self.kernel_lost += sum(lost)
+        self.delivered += events
         for reader in list(self.stream.readers.values()):
             self._flush_reader(reader)
 
@@ -381,7 +384,7 @@ class Daemon:
     def _on_control(self, conn: _Control, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:
             self._flush_control(conn)
-        if not mask & selectors.EVENT_READ or conn.closing:
+        if not mask & selectors.EVENT_READ:
             return
         try:
             data = conn.sock.recv(RECV_SIZE)
@@ -391,6 +394,13 @@ class Daemon:
             data = b""
         if not data:
             self._close_control(conn)
+            return
+        if conn.closing:
+            # Read and drop what the client still sends, so that closing does not reset
+            # the connection (and lose our answer) -- but not forever.
+            conn.drained += len(data)
+            if conn.drained > protocol.MAX_REQUEST:
+                self._close_control(conn)
             return
         conn.inbuf += data
         while not conn.closing and b"\n" in conn.inbuf:
@@ -426,8 +436,8 @@ class Daemon:
             self._close_control(conn)
             return
         if conn.closing and not conn.out:
-            self._close_control(conn)
-            return
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_WR)  # the client sees the end after our answer
         self.sel.modify(conn.sock, selectors.EVENT_READ |
                         (selectors.EVENT_WRITE if conn.out else 0), conn)
 
@@ -557,7 +567,8 @@ class Daemon:
             items = list(self.history)[-last:]
             if items:
                 reader.offer("".join(f"{line}\n" for line in self._render(key, items))
-                             .encode("utf-8", "backslashreplace"), len(items))
+                             .encode("utf-8", "backslashreplace"),
+                             sum(x.count if x.__class__ is Lost else 1 for x in items))
                 self._flush_reader(reader)
         return None
 

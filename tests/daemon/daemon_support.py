@@ -1,0 +1,152 @@
+"""Driving the real tools against a daemon with private run and state directories.
+
+The tools are the installed console scripts next to the interpreter (not
+the pyenv shims, which cost a shell start each); the daemon is the real one
+``sct_load`` starts. Waits are bounded only as safety nets.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from syscalltrack.bpf.sys import BpfError, bpf
+from syscalltrack.daemon import client
+
+BIN = Path(sys.executable).parent
+SAFETY = 120.0  # seconds: only ever reached when something is broken
+PROG_GET_FD_BY_ID, MAP_GET_FD_BY_ID = 13, 14
+LOST = re.compile(rb"^-- (\d+) events lost", re.M)
+
+
+def rule(name: str, syscall: str, filt: str | None = None, fmt: str | None = None) -> str:
+    f = f"filter_expression {{{filt}}}\n" if filt else ""
+    lf = f"log_format {{{fmt}}}\n" if fmt else ""
+    return (f"rule\n{{\nsyscall_name = {syscall}\nrule_name = {name}\n{f}"
+            f"action {{\ntype = LOG\n{lf}}}\nwhen = before\n}}\n")
+
+
+def wait_for(condition, what: str, timeout: float = SAFETY):
+    """Poll ``condition`` until it returns something true; fail after the safety net."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+class Tracker:
+    """The tools, run as processes, against the run/state directories in the environment."""
+
+    def __init__(self, run_dir: Path, state_dir: Path):
+        self.run_dir = run_dir
+        self.state_dir = state_dir
+        self.followers: list[subprocess.Popen] = []
+
+    def tool(self, name: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / name), *args], capture_output=True, text=True,
+                              timeout=SAFETY, env=env)
+
+    def ok(self, name: str, *args: str) -> str:
+        done = self.tool(name, *args)
+        assert done.returncode == 0, f"{name} {args}: {done.stderr}"
+        return done.stdout
+
+    def follow(self, *args: str, stdout=subprocess.PIPE) -> subprocess.Popen:
+        """An sctlog process, stopped at teardown; returns once it is registered."""
+        before = len(self.status()["readers"])
+        proc = subprocess.Popen([str(BIN / "sctlog"), *args], stdout=stdout,
+                                stderr=subprocess.PIPE)
+        self.followers.append(proc)
+        wait_for(lambda: len(self.status()["readers"]) > before or proc.poll() is not None,
+                 "sctlog to connect")
+        assert proc.poll() is None, proc.stderr.read()
+        return proc
+
+    def status(self) -> dict:
+        return client.request("status")
+
+    def pid(self) -> int | None:
+        try:
+            return int((self.run_dir / "syscalltrack.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def teardown(self) -> None:
+        """Whatever happened, nothing of ours keeps running."""
+        for proc in self.followers:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        pid = self.pid()
+        if pid is not None and alive_process(pid):
+            self.tool("sct_unload", "--force")
+            if alive_process(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def alive_process(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class _IdAttr(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_uint32), ("next_id", ctypes.c_uint32),
+                ("open_flags", ctypes.c_uint32)]
+
+
+def _alive(kind: int, ident: int) -> bool:
+    try:
+        os.close(bpf(kind, _IdAttr(id=ident)))
+    except BpfError:
+        return False
+    return True
+
+
+def fdinfo_ids() -> set[tuple[str, int]]:
+    """Every (prog_id | map_id, id) some process holds an fd to."""
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fdinfo")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                    for line in f:
+                        key, _, value = line.partition(":")
+                        if key in ("prog_id", "map_id"):
+                            found.add((key, int(value)))
+            except (OSError, ValueError):
+                continue
+    return found
+
+
+def kernel_objects_gone(ids: dict[str, list[int]]) -> bool:
+    """No process holds our programs or maps, and the kernel has freed them (after an RCU
+    grace period, hence the bounded wait)."""
+    ours = {("prog_id", i) for i in ids["programs"]} | {("map_id", i) for i in ids["maps"]}
+    if ours & fdinfo_ids():
+        return False
+
+    def freed():
+        return not any(_alive(PROG_GET_FD_BY_ID, i) for i in ids["programs"]) and \
+            not any(_alive(MAP_GET_FD_BY_ID, i) for i in ids["maps"])
+    wait_for(freed, "the kernel to free our programs and maps", timeout=10)
+    return True
