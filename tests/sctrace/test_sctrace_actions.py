@@ -201,3 +201,14 @@ def test_unknown_command_is_reported(tmp_path):
     run = sctrace(tmp_path, None, "no-such-command-xyz", options=["-e", "trace=unlink"])
     assert run.code == 127
     assert "cannot run 'no-such-command-xyz'" in " ".join(run.notices)
+
+
+def test_cwd_and_path_are_captured_when_a_format_shows_them(tmp_path):
+    (tmp_path / "dummy").touch()
+    rules = rule("unlink", "type = LOG\nlog_format {%cwd %path %params}")
+    run = sctrace(tmp_path, rules, "rm", "./dummy", cwd=tmp_path)
+    assert run.log == [f'"{tmp_path}" "{tmp_path}/dummy" "./dummy"']
+    run = sctrace(tmp_path, rule("unlink", "type = LOG"), "rm", "-f", "./dummy",
+                  options=["--json"], cwd=tmp_path)
+    (event,) = [json.loads(line) for line in run.log]
+    assert event["cwd"] == str(tmp_path)

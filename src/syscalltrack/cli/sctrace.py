@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..engines.sctrace import attach, run_command
-from ..events.render import Renderer
+from ..events.render import Renderer, macros_used
 from ..ptrace import SpawnError
 from ..rules import RuleSet, load_rules
 from ..syscalls import table
@@ -77,16 +77,27 @@ def trace(args: argparse.Namespace) -> int:
     def notice(message: str) -> None:
         print(f"sctrace: {message}", file=sys.stderr, flush=True)
 
+    capture = _capture(ruleset, args)
     try:
         if args.pids:
-            return attach(ruleset, args.pids, emit, notice, names)
-        return run_command(ruleset, command, emit, notice, names)
+            return attach(ruleset, args.pids, emit, notice, names, capture)
+        return run_command(ruleset, command, emit, notice, names, capture)
     except SpawnError as err:
         print(f"sctrace: cannot run '{command[0]}': {os.strerror(err.errno)}", file=sys.stderr)
         return 127 if err.errno == 2 else 126
     finally:
         if out is not sys.stderr:
             out.close()
+
+
+def _capture(ruleset: RuleSet, args: argparse.Namespace) -> set[str]:
+    """The costly event fields some output shows (JSON shows everything)."""
+    if args.json:
+        return {"cwd", "paths"}
+    formats = [args.format] if args.format else [
+        rule.action.log_format for rule in ruleset.rules if rule.action.log_format]
+    used = macros_used(formats)
+    return {field for field, macro in (("cwd", "cwd"), ("paths", "path")) if macro in used}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ and kept, since a handful of rules yields a handful of formats.
 from __future__ import annotations
 
 from .event import Event
-from .format import DEFAULT_FORMAT, Limits, LogFormat
+from .format import _TOKEN, DEFAULT_FORMAT, Limits, LogFormat
 from .jsonfmt import to_json
 
 # sctrace's strace-like view of calls no rule matched: the default format with
@@ -39,3 +39,8 @@ class Renderer:
         if compiled is None:
             compiled = self._formats[fmt] = LogFormat(fmt, self.limits)
         return compiled.render(event)
+
+
+def macros_used(formats) -> frozenset[str]:
+    """The macro names the given log formats print (without `%`)."""
+    return frozenset(m.group(1) for fmt in formats for m in _TOKEN.finditer(fmt))

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
+    """A thread's ids as /proc shows them at one instant (with its parent, read alongside)."""
+
     uid: int
     euid: int
     suid: int
@@ -18,6 +20,7 @@ class Credentials:
     egid: int
     sgid: int
     fsgid: int
+    ppid: int = 0
 
 
 def _status(tid: int) -> dict[str, str]:
@@ -30,12 +33,22 @@ def _status(tid: int) -> dict[str, str]:
     return out
 
 
+def _field(text: bytes, key: bytes) -> list[bytes]:
+    start = text.index(key) + len(key)
+    return text[start:text.index(b"\n", start)].split()
+
+
 def credentials(tid: int) -> Credentials:
-    """Real, effective, saved and filesystem uids/gids from the Uid:/Gid: lines."""
-    st = _status(tid)
-    uids = [int(x) for x in st["Uid"].split()]
-    gids = [int(x) for x in st["Gid"].split()]
-    return Credentials(*uids, *gids)
+    """Real, effective, saved and filesystem uids/gids, and the parent pid, in one read.
+
+    Parses only the three lines it needs: this runs at every logged call.
+    """
+    with open(f"/proc/{tid}/status", "rb") as f:
+        text = f.read()
+    uids = _field(text, b"\nUid:")
+    gids = _field(text, b"\nGid:")
+    ppid = _field(text, b"\nPPid:")
+    return Credentials(*map(int, uids), *map(int, gids), int(ppid[0]))
 
 
 def ppid(pid: int) -> int:

@@ -117,7 +117,7 @@ class CallView:
 
     @property
     def ppid(self) -> int:
-        return self._once("ppid", lambda: procfs.ppid(self._call.pid))
+        return self._credentials().ppid
 
     @property
     def comm(self) -> bytes:
@@ -227,8 +227,12 @@ class CallView:
 
     def event(self, when: str, rule: str | None, action: str | None,
               log_format: str | None, retval: int | None = None,
-              paths: bool = False) -> Event:
-        """The shared Event for this call; `paths` adds PATH[n] of every path argument."""
+              cwd: bool = False, paths: bool = False) -> Event:
+        """The shared Event for this call.
+
+        `cwd` and `paths` (PATH[n] of every path argument) cost a /proc read
+        each, so they are captured only when an output shows them.
+        """
         creds = self._credentials()
         resolved = {}
         if paths:
@@ -239,11 +243,12 @@ class CallView:
             abi=self.real.abi, nr=self.real.nr, name=self.real.name,
             signature=self.signature, args=self.args,
             values=tuple(self.value(i) for i in range(len(self.signature))),
-            pid=self._call.pid, tid=self._call.tid, ppid=self.ppid or 0,
+            pid=self._call.pid, tid=self._call.tid, ppid=creds.ppid,
             uid=creds.uid, euid=creds.euid, suid=creds.suid,
             gid=creds.gid, egid=creds.egid, sgid=creds.sgid,
             comm=self.comm or b"", timestamp_ns=time.time_ns(), when=when, rule=rule,
-            action=action, log_format=log_format, cwd=self.cwd, retval=retval, paths=resolved,
+            action=action, log_format=log_format, cwd=self.cwd if cwd else None, retval=retval,
+            paths=resolved,
         )
 
 

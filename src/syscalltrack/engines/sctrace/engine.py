@@ -27,8 +27,11 @@ class RuleConsumer(Consumer):
     """Applies `ruleset` at every stop; `trace_names` are also shown when no rule matched."""
 
     def __init__(self, ruleset: RuleSet, emit: Emit, notice: Notice,
-                 trace_names: Iterable[str] = ()):
+                 trace_names: Iterable[str] = (), capture: Iterable[str] = ()):
+        """`capture` names the costly Event fields an output shows: "cwd", "paths"."""
         self.ruleset = ruleset
+        self._cwd = "cwd" in capture
+        self._paths = "paths" in capture
         self.emit = emit
         self.notice = notice
         self.trace_names = frozenset(trace_names)
@@ -61,9 +64,11 @@ class RuleConsumer(Consumer):
         if match is not None:
             rule = match.rule.rule
             self.emit(match.context.event(When.AFTER, rule.name, rule.action.type.value,
-                                          rule.action.log_format, retval))
+                                          rule.action.log_format, retval, self._cwd,
+                                          self._paths))
         elif name in self.trace_names:
-            self.emit(after_views[None].event(When.AFTER, None, None, None, retval))
+            self.emit(after_views[None].event(When.AFTER, None, None, None, retval, self._cwd,
+                                              self._paths))
 
     def on_process_event(self, event: ProcessEvent) -> None:
         if event.kind in ("exit", "suspended", "detached"):
@@ -80,7 +85,8 @@ class RuleConsumer(Consumer):
         action = rule.action
         kind = action.type
         if kind is ActionType.LOG or action.log_format is not None:
-            self.emit(view.event(When.BEFORE, rule.name, kind.value, action.log_format))
+            self.emit(view.event(When.BEFORE, rule.name, kind.value, action.log_format,
+                                 None, self._cwd, self._paths))
         if kind is ActionType.FAIL:
             result = action.error_code.value
             if -4095 <= result <= 0:
@@ -149,18 +155,18 @@ class RuleConsumer(Consumer):
 
 
 def run_command(ruleset: RuleSet, argv: list[str], emit: Emit, notice: Notice,
-                trace_names: Iterable[str] = ()) -> int:
+                trace_names: Iterable[str] = (), capture: Iterable[str] = ()) -> int:
     """Run `argv` under `ruleset`; the command's exit status (128+signal if killed)."""
-    consumer = RuleConsumer(ruleset, emit, notice, trace_names)
+    consumer = RuleConsumer(ruleset, emit, notice, trace_names, capture)
     with Tracer(consumer) as tracer:
         tracer.spawn(argv, seccomp_policy=build_policy(ruleset, trace_names))
         return tracer.run()
 
 
 def attach(ruleset: RuleSet, pids: list[int], emit: Emit, notice: Notice,
-           trace_names: Iterable[str] = ()) -> int:
+           trace_names: Iterable[str] = (), capture: Iterable[str] = ()) -> int:
     """Trace running processes until they exit or we are interrupted; they keep running."""
-    consumer = RuleConsumer(ruleset, emit, notice, trace_names)
+    consumer = RuleConsumer(ruleset, emit, notice, trace_names, capture)
     policy = build_policy(ruleset, trace_names)
     with Tracer(consumer) as tracer:
         for pid in pids:
