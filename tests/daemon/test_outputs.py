@@ -202,3 +202,23 @@ def test_json_file_is_reopened_on_sighup(tracker, tmp_path):
     assert f"{tmp_path}/{MARK}after-rotation" not in unlinked(rotated)
     assert f"{tmp_path}/{MARK}before-rotation" in unlinked(rotated)
     assert tracker.status()["json_file"]["error"] is None
+
+
+def test_kernel_drops_appear_in_the_stream_and_the_stats(tracker, tmp_path, helper):
+    """A burst far larger than the ring: what the kernel dropped is reported, to the count."""
+    hot = tmp_path / HOT
+    shutil.copy(helper, hot)
+    rules = tmp_path / "hot.conf"
+    rules.write_text(rule("hot", "getppid", f'COMM == "{HOT}"'))
+    tracker.ok("sct_load")
+    tracker.ok("sct_config", "upload", str(rules))
+    reader = Counter(tracker.follow("--format", "%pid %sname"), b" getppid")
+    reader.start()
+    burst = 1_000_000  # ~0.1 s of calls; the 16 MB ring holds about 100,000 records
+    subprocess.run([str(hot), "getppid", str(burst)], check=True, stdout=subprocess.DEVNULL)
+    wait_for(lambda: reader.total >= burst, "every call to be delivered or reported lost")
+    assert reader.total == burst
+    assert reader.kernel_lost > 0 and reader.reader_lost == 0
+    status = tracker.status()
+    assert status["rules"][0]["lost"] == status["events"]["kernel_lost"] == reader.kernel_lost
+    assert status["rules"][0]["matches"] == burst

@@ -41,7 +41,7 @@ import os
 
 MAX_REQUEST = 4 << 20  # bytes in one request line: room for any sane rule file
 MAX_FORMAT = 4096  # characters in a reader's log_format
-HISTORY = 10000  # events the daemon keeps for `sctlog -n N`
+HISTORY = 1000  # events the daemon keeps for `sctlog -n N` (each holds its arguments)
 
 
 def run_dir() -> str:
