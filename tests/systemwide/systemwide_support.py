@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from syscalltrack.bpf.prog import raw_tp_context
 from syscalltrack.engines.systemwide import codegen, loader
 from syscalltrack.engines.systemwide.engine import create_maps
+from syscalltrack.engines.systemwide.layout import kernel
 from syscalltrack.rules import RuleSet, When, load_rules
 
 PT_REGS_SIZE = 168
@@ -46,15 +47,16 @@ class Bench:
         try:
             create_maps(self.plan, 1 << 20, self.maps)
             for p in self.plan.programs:
-                self.programs[(p.syscall.name, p.when)] = loader.load(
+                self.programs[(p.syscall.abi, p.syscall.name, p.when)] = loader.load(
                     p.prog_type, p.instructions, self.maps, p.name)
         except BaseException:
             self.close()
             raise
 
     def run(self, syscall: str, args: list[int | bytes | None], when: str = "before",
-            retval: int = 0) -> Outcome:
-        """Run the program of (syscall, when) on ``args``; bytes become string pointers."""
+            retval: int = 0, abi: str = "x86_64") -> Outcome:
+        """Run the program of (abi, syscall, when) on ``args`` (in ``abi``'s registers);
+        bytes become string pointers."""
         keep = []
         regs = ctypes.create_string_buffer(PT_REGS_SIZE)
         for i, a in enumerate(args):
@@ -64,8 +66,8 @@ class Bench:
                 a = ctypes.addressof(buf)
             elif a is None:
                 a = 0
-            struct.pack_into("<Q", regs, codegen.PT_REGS_ARGS[i], a & (2**64 - 1))
-        prog = self.programs[(syscall, When(when))]
+            struct.pack_into("<Q", regs, kernel().regs[abi][i], a & (2**64 - 1))
+        prog = self.programs[(abi, syscall, When(when))]
         ret = prog.test_run(raw_tp_context(ctypes.addressof(regs), 0, retval)).retval
         if ret == 0:
             return Outcome(None, False)

@@ -21,6 +21,7 @@ class MapType(IntEnum):
 
     HASH = 1
     ARRAY = 2
+    PROG_ARRAY = 3  # values are program fds, for bpf_tail_call
     PERF_EVENT_ARRAY = 4
     PERCPU_HASH = 5
     PERCPU_ARRAY = 6

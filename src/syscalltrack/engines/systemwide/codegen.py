@@ -42,7 +42,8 @@ automaton needs more than 256 states, and calls with no x86_64 tracepoint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 
 from ...bpf import asm, tracefs
 from ...bpf.asm import R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, Instruction
@@ -50,12 +51,13 @@ from ...bpf.prog import ProgType
 from ...rules import ActionType, BoundRule, Diagnostic, RuleError, RuleSet, When
 from ...rules.ast import Binary, Expr, In, Unary, Var
 from ...rules.values import const_value, is_constant, is_string
-from ...syscalls import ArgKind, FromStruct, Syscall, table
+from ...syscalls import I386, X86_64, Arg, ArgKind, FromStruct, Syscall, table
 from . import dfa as dfa_mod
 from .layout import (
     ARGS,
     CRED,
     EXTRA,
+    I386_NR,
     KIND_UNDECIDED,
     NR,
     PID,
@@ -66,6 +68,7 @@ from .layout import (
     REC_TS,
     RET,
     TID,
+    TS_COMPAT,
     Kernel,
     Layout,
     kernel,
@@ -92,12 +95,13 @@ TMP = -456
 TS = -464
 TMP2 = -472
 
-# x86_64 pt_regs offsets of the argument registers: di si dx r10 r8 r9.
-PT_REGS_ARGS = (112, 104, 96, 56, 72, 64)
+# Prog arrays the i386 dispatchers tail-call through, indexed by i386 call number.
+I386_TABLES = {When.BEFORE: "sct_i386_enter", When.AFTER: "sct_i386_exit"}
 
 
 class Prologue:
-    TRACEPOINT = "tracepoint"
+    TRACEPOINT = "tracepoint"  # x86_64: syscalls:sys_enter_X / sys_exit_X context
+    RAW = "raw"  # i386: raw sys_enter / sys_exit context (regs, id or ret), tail-called
     TEST = "test"
 
 
@@ -134,8 +138,26 @@ class ProgramPlan:
     rule_spans: tuple[tuple[int, int, int], ...] = ()  # (rule index, first, last instruction)
 
 
-def _signature(bound: BoundRule):
-    return table().lookup(bound.rule.syscall).args
+def _signature(bound: BoundRule, abi: str = X86_64) -> tuple[Arg, ...]:
+    return signature(bound.rule.syscall, abi)
+
+
+@cache
+def signature(name: str, abi: str) -> tuple[Arg, ...]:
+    """The classic signature a rule on ``name`` sees; on i386, ``long`` and pointers are
+    32-bit (``compat``), as the i386 rows of the table have them."""
+    args = table().lookup(name).args
+    return tuple(replace(a, compat=True) for a in args) if abi == I386 else args
+
+
+def nr_word(sc: Syscall) -> int:
+    """What the frame's NR holds for ``sc`` (and the decoder keys on)."""
+    return sc.nr + (I386_NR if sc.abi == I386 else 0)
+
+
+def i386_calls(name: str) -> tuple[Syscall, ...]:
+    """The i386 calls that a list for call family ``name`` covers (``unlink``: nr 10)."""
+    return tuple(sc for sc in table().family(name) if sc.abi == I386)
 
 
 def _source(bound: BoundRule, index: int):
@@ -232,6 +254,10 @@ class _ProgramGen:
         self.layout, self.kern, self.dfas = layout, kern, dfas
         self.sc, self.when, self.rules = sc, when, rules
         self.prologue, self.saves_entry = prologue, saves_entry
+        self.abi = sc.abi
+        # Exit programs read the frame the enter program saved (the test runs a
+        # single program on the frame it fetched).
+        self.exit_prog = when is When.AFTER and prologue != Prologue.TEST
         self.slots = string_slots(sc)
         self.c = _Code()
         self.bound: BoundRule | None = None
@@ -254,16 +280,21 @@ class _ProgramGen:
         c = self.c
         c.mov(R6, R1)
         c.st(8, R10, OUTCOME, 0)
-        exit_prog = self.when is When.AFTER and self.prologue == Prologue.TRACEPOINT
+        exit_prog = self.exit_prog
         if exit_prog:
             c.call("get_current_pid_tgid")
             c.stxw(R10, KEY, R0)
             self._lookup(AFTER, "out")
             c.mov(R7, R0)
             c.ldxdw(R0, R7, NR)
-            c.jne(R0, self.sc.nr, "done")
-            ret = tracefs.event_format("syscalls", f"sys_exit_{self.sc.tracepoint}").field("ret")
-            c.ldxdw(R0, R6, ret.offset)
+            _load_const(c, R1, nr_word(self.sc))
+            c.jne(R0, R1, "done")
+            if self.prologue == Prologue.RAW:
+                c.ldxdw(R0, R6, 8)  # sys_exit's ctx[1]: the return value
+            else:
+                ret = tracefs.event_format("syscalls",
+                                           f"sys_exit_{self.sc.tracepoint}").field("ret")
+                c.ldxdw(R0, R6, ret.offset)
             c.stxdw(R7, RET, R0)
         else:
             c.st(4, R10, KEY, 0)
@@ -308,23 +339,30 @@ class _ProgramGen:
     def _fetch_args(self) -> None:
         c = self.c
         n = self.sc.nargs
-        if self.prologue == Prologue.TEST:
-            c.ldxdw(R8, R6, 0)  # ctx[0]: the fake pt_regs
-            for i in range(n):
-                c.mov(R1, R7)
-                c.add(R1, ARGS + 8 * i)
-                c.mov(R2, 8)
-                c.mov(R3, R8)
-                c.add(R3, PT_REGS_ARGS[i])
-                c.call("probe_read_user")
-            c.ldxdw(R0, R6, 16)  # ctx[2]: the return value an after rule sees
-            c.stxdw(R7, RET, R0)
-        else:
+        if self.prologue == Prologue.TRACEPOINT:
             fmt = tracefs.event_format("syscalls", f"sys_enter_{self.sc.tracepoint}")
             for i, f in enumerate(fmt.args[:n]):
                 c.ldxdw(R0, R6, f.offset)
                 c.stxdw(R7, ARGS + 8 * i, R0)
-        c.mov(R0, self.sc.nr)
+        else:
+            # ctx[0] is pt_regs: the kernel's (raw tracepoint), or a fake one in the
+            # test's memory (test runs execute in the caller: probe_read_user works).
+            read = "probe_read_user" if self.prologue == Prologue.TEST else "probe_read_kernel"
+            c.ldxdw(R8, R6, 0)
+            for i, off in enumerate(self.kern.regs[self.abi][:n]):
+                c.mov(R1, R7)
+                c.add(R1, ARGS + 8 * i)
+                c.mov(R2, 8)
+                c.mov(R3, R8)
+                c.add(R3, off)
+                c.call(read)
+                if self.abi == I386:  # the kernel reads the low halves only
+                    c.ldxw(R0, R7, ARGS + 8 * i)
+                    c.stxdw(R7, ARGS + 8 * i, R0)
+            if self.prologue == Prologue.TEST:
+                c.ldxdw(R0, R6, 16)  # ctx[2]: the return value an after rule sees
+                c.stxdw(R7, RET, R0)
+        _load_const(c, R0, nr_word(self.sc))
         c.stxdw(R7, NR, R0)
         if any(b.variant and FromStruct.OPEN_HOW_FLAGS in b.variant.args for b in self.rules):
             # openat2(dfd, path, how, size): open's flags and mode live in *how.
@@ -577,7 +615,7 @@ class _ProgramGen:
         assert isinstance(e, Var)
         if e.name == "PARAMS":
             index = e.index - 1
-            arg = _signature(self.bound)[index]
+            arg = _signature(self.bound, self.abi)[index]
             src = _source(self.bound, index)
             if isinstance(src, FromStruct):
                 c.ldxdw(reg, R7, EXTRA + (0 if src is FromStruct.OPEN_HOW_FLAGS else 8))
@@ -729,7 +767,7 @@ class _ProgramGen:
         c, lay = self.c, self.layout
         off = lay.record_slot(k)
         size = lay.record_string
-        if self.when is When.AFTER and self.prologue == Prologue.TRACEPOINT:
+        if self.exit_prog:
             # From the entry's copy: the memory may have changed (or gone, after execve).
             c.mov(R1, R6)
             c.add(R1, off + 8)
@@ -819,6 +857,21 @@ def _check_filter(bound: BoundRule) -> list[tuple[object, str]]:
 
 
 @dataclass(frozen=True)
+class Dispatcher:
+    """A raw tracepoint program sending i386 calls to their programs (see the engine)."""
+
+    name: str
+    when: When
+    table: str  # the PROG_ARRAY map, indexed by i386 call number
+    entries: int  # its size: the highest number watched, plus one
+    instructions: tuple[Instruction, ...]
+
+    @property
+    def attach(self) -> tuple[str, str]:
+        return ("raw_tracepoint", "sys_exit" if self.when is When.AFTER else "sys_enter")
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything the engine loads for one rule set."""
 
@@ -828,23 +881,28 @@ class Plan:
     dfa_tables: tuple[bytes, ...]
     dfa_value_size: int
     has_after: bool
+    dispatchers: tuple[Dispatcher, ...] = ()
 
 
-def targets(ruleset: RuleSet) -> list[tuple[Syscall, When, tuple[BoundRule, ...]]]:
-    """(x86_64 call, when, ordered rule list) for every list that has rules."""
+def targets(ruleset: RuleSet) -> list[tuple[str, When, tuple[BoundRule, ...]]]:
+    """(call family, when, ordered rule list) for every list that has rules."""
     out = []
     for name in sorted(ruleset.watched()):
-        sc = table().by_name(name)
         for when in (When.BEFORE, When.AFTER):
             bound = ruleset.rules_for(name, when)
             if bound:
-                out.append((sc, when, bound))
+                out.append((name, when, bound))
     return out
 
 
 def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
              prologue: str = Prologue.TRACEPOINT) -> Plan:
-    """The programs for ``ruleset``; RuleError naming every rule the kernel cannot run."""
+    """The programs for ``ruleset``; RuleError naming every rule the kernel cannot run.
+
+    Each list runs on the x86_64 call (a tracepoint program) and on each i386
+    call of its family (a raw-tracepoint program the dispatcher tail-calls).
+    ``prologue=TEST`` makes every program a test-run one, i386 ones included.
+    """
     if window & (window - 1) or not 64 <= window <= 4096:
         raise ValueError("window must be a power of two from 64 to 4096")
     if not 16 <= record_string <= window:
@@ -855,10 +913,10 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
         diagnostics.append(Diagnostic(pos, f"rule '{bound.rule.name}': {why}; the system-wide "
                                            "engine cannot run it -- use sctrace"))
 
-    lists = targets(ruleset)
     checked: set[int] = set()
-    usable = []
-    for sc, when, bound in lists:
+    calls: dict[str, list[Syscall]] = {}  # family -> the calls its lists run on
+    lists: dict[str, dict[When, tuple[BoundRule, ...]]] = {}
+    for name, when, bound in targets(ruleset):
         for b in bound:
             if b.index in checked:
                 continue
@@ -869,42 +927,53 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
                        f"{kind} is done by the per-command engine only")
             for pos, why in _check_filter(b):
                 reject(b, pos, why)
-        if sc is None or sc.tracepoint is None:
+        native = table().by_name(name)
+        if native is not None and native.tracepoint is None:
             for b in bound:
                 reject(b, b.rule.pos_of("syscall_name"),
                        f"{b.rule.syscall} has no x86_64 syscall tracepoint to attach to")
             continue
-        usable.append((sc, when, bound))
+        calls[name] = ([native] if native else []) + list(i386_calls(name))
+        lists.setdefault(name, {})[when] = bound
     if diagnostics:
         raise RuleError(diagnostics)
     kern = kernel()
-    slots = max((len(string_slots(sc)) for sc, _, _ in usable), default=0)
+    slots = max((len(string_slots(sc)) for scs in calls.values() for sc in scs), default=0)
     layout = Layout(window, record_string, slots, kern.cred_size)
     dfas = DfaTables()
-    after_calls = {sc.name for sc, when, _ in usable if when is When.AFTER}
-    programs = []
-    for sc, when, bound in usable:
+    work = []
+    for name, scs in calls.items():
+        before, after = lists[name].get(When.BEFORE, ()), lists[name].get(When.AFTER, ())
         if prologue == Prologue.TEST:
-            progs = [(when, bound, False)]
-        elif when is When.AFTER:
-            progs = [(when, bound, False)]
-            if not any(s.name == sc.name and w is When.BEFORE for s, w, _ in usable):
-                progs.append((When.BEFORE, (), True))  # only saves the entry
+            progs = [(w, b, False) for w, b in lists[name].items()]
         else:
-            progs = [(when, bound, sc.name in after_calls)]
-        for w, rules, saves in progs:
-            programs.append(_program(layout, kern, dfas, sc, w, rules, prologue, saves,
-                                     diagnostics))
+            # The enter program also saves the frame for after rules (alone if no
+            # before rule exists).
+            progs = [(When.BEFORE, before, bool(after))] + ([(When.AFTER, after, False)]
+                                                            if after else [])
+        for sc in scs:
+            if prologue == Prologue.TEST:
+                pro = prologue
+            else:
+                pro = Prologue.TRACEPOINT if sc.abi == X86_64 else Prologue.RAW
+            work += [(sc, w, rules, pro, saves) for w, rules, saves in progs]
+    for sc, w, rules, pro, saves in work:
+        _program(layout, kern, dfas, sc, w, rules, pro, saves, diagnostics)
     if diagnostics:
         raise RuleError(diagnostics)
     # The callback's bounds check must know the final table size: generate again
     # now that every automaton is known (cheap, and the tables do not change).
-    final = []
-    for p in programs:
-        final.append(_program(layout, kern, dfas, p.syscall, p.when, p.rules, prologue,
-                              p.saves_entry, diagnostics))
-    return Plan(ruleset, layout, tuple(final), tuple(dfas.tables), dfas.value_size,
-                bool(after_calls) and prologue != Prologue.TEST)
+    final = tuple(_program(layout, kern, dfas, sc, w, rules, pro, saves, diagnostics)
+                  for sc, w, rules, pro, saves in work)
+    dispatchers = ()
+    if prologue != Prologue.TEST:
+        dispatchers = tuple(dispatcher(when, kern, max(p.syscall.nr for p in group) + 1)
+                            for when in (When.BEFORE, When.AFTER)
+                            if (group := [p for p in final
+                                          if p.syscall.abi == I386 and p.when is when]))
+    return Plan(ruleset, layout, final, tuple(dfas.tables), dfas.value_size,
+                any(lists[n].get(When.AFTER) for n in lists) and prologue != Prologue.TEST,
+                dispatchers)
 
 
 def _program(layout, kern, dfas, sc, when, rules, prologue, saves, diagnostics) -> ProgramPlan:
@@ -921,12 +990,53 @@ def _program(layout, kern, dfas, sc, when, rules, prologue, saves, diagnostics) 
     if prologue == Prologue.TEST:
         attach = ("raw_tracepoint", "sys_exit" if when is When.AFTER else "sys_enter")
         prog_type = ProgType.RAW_TRACEPOINT
+    elif prologue == Prologue.RAW:
+        attach = (I386_TABLES[when], str(sc.nr))
+        prog_type = ProgType.RAW_TRACEPOINT
     else:
         event = "sys_exit_" if when is When.AFTER else "sys_enter_"
         attach = ("syscalls", event + sc.tracepoint)
         prog_type = ProgType.TRACEPOINT
-    return ProgramPlan(f"sct_{sc.name[:9]}_{letter}", sc, when, tuple(rules), saves, insns,
-                       prog_type, attach, tuple(gen.spans))
+    name = f"sct_{sc.name[:9]}_{letter}" if sc.abi == X86_64 else f"sct_{sc.name[:7]}_{letter}32"
+    return ProgramPlan(name, sc, when, tuple(rules), saves, insns, prog_type, attach,
+                       tuple(gen.spans))
+
+
+def dispatcher(when: When, kern: Kernel, entries: int) -> Dispatcher:
+    """sys_enter / sys_exit on every call: return at once unless the task is in an
+    i386 call (TS_COMPAT), else tail-call the program of its i386 number (none:
+    the tail call falls through)."""
+    c = _Code()
+    c.mov(R6, R1)
+    c.call("get_current_task")
+    c.mov(R3, R0)
+    c.add(R3, kern.task_status)
+    c.mov(R1, R10)
+    c.add(R1, TMP)
+    c.mov(R2, 4)
+    c.call("probe_read_kernel")
+    c.ldxw(R0, R10, TMP)
+    c.jset(R0, TS_COMPAT, "compat")
+    c.mov(R0, 0)
+    c.exit()
+    c.place("compat")
+    if when is When.AFTER:  # sys_exit has (regs, ret): the number is regs->orig_ax
+        c.ldxdw(R3, R6, 0)
+        c.add(R3, kern.orig_ax)
+        c.mov(R1, R10)
+        c.add(R1, TMP)
+        c.mov(R2, 8)
+        c.call("probe_read_kernel")
+        c.ldxdw(R3, R10, TMP)
+    else:  # sys_enter has (regs, id)
+        c.ldxdw(R3, R6, 8)
+    c.mov(R1, R6)
+    c.ld_map_fd(R2, I386_TABLES[when])
+    c.call("tail_call")
+    c.mov(R0, 0)
+    c.exit()
+    letter = "x" if when is When.AFTER else "e"
+    return Dispatcher(f"sct_i386_{letter}", when, I386_TABLES[when], entries, c.finish())
 
 
 def cleaner() -> tuple[Instruction, ...]:

@@ -33,13 +33,13 @@ from dataclasses import dataclass
 
 from ...bpf import features
 from ...bpf.asm import disassemble
-from ...bpf.link import Link, attach_tracepoint
+from ...bpf.link import Link, attach_raw_tracepoint, attach_tracepoint
 from ...bpf.maps import Map, MapSpec, MapType
 from ...bpf.prog import Program, ProgType
 from ...bpf.ringbuf import RingBuffer
 from ...events.event import Event, Unreadable
 from ...rules import ActionType, Diagnostic, RuleError, RuleSet, When, rule_text
-from ...syscalls import ArgKind, FromStruct, table
+from ...syscalls import I386, ArgKind, FromStruct
 from . import codegen, loader
 from .codegen import AFTER, COUNTER_FIELDS, COUNTERS, DFA, EVENTS, SCRATCH, Plan
 from .layout import CRED_FIELDS, KIND_UNDECIDED, kernel
@@ -116,16 +116,18 @@ class _Decoder:
         self.views: dict[tuple[int, int], tuple] = {}
         rules = plan.ruleset.rules
         for p in plan.programs:
-            slots = codegen.string_slots(p.syscall)
+            sc = p.syscall
+            slots = codegen.string_slots(sc)
             for b in p.rules:
-                classic = table().lookup(b.rule.syscall)
-                sources = tuple(codegen._source(b, i) for i in range(classic.nargs))
+                signature = codegen.signature(b.rule.syscall, sc.abi)
+                sources = tuple(codegen._source(b, i) for i in range(len(signature)))
                 rule = rules[b.index]
                 # Everything per (rule, call) is looked up once, not per record.
-                self.views[(b.index, p.syscall.nr)] = (
-                    p.syscall.name, classic.args, tuple(zip(classic.args, sources, strict=True)),
-                    slots, rule.name, rule.when.value, rule.action.type.value,
-                    rule.action.log_format, rule.when is When.AFTER)
+                self.views[(b.index, codegen.nr_word(sc))] = (
+                    sc.abi, sc.nr, sc.name, signature,
+                    tuple(zip(signature, sources, strict=True)), slots, rule.name,
+                    rule.when.value, rule.action.type.value, rule.action.log_format,
+                    rule.when is When.AFTER)
 
     def decode(self, row: tuple) -> Event | Undecided:
         ts, rule_index, kind, *rest = row
@@ -136,7 +138,7 @@ class _Decoder:
         n = 13 + len(words) + (len(words) & 1)
         comm = rest[n]
         strings = rest[n + 1:]
-        name, signature, pairs, slots, rule, when, action, log_format, after = \
+        abi, nr, name, signature, pairs, slots, rule, when, action, log_format, after = \
             self.views[(rule_index, nr)]
         args, values = [], []
         for arg, src in pairs:
@@ -155,7 +157,7 @@ class _Decoder:
                 values.append(value)
         uid, gid, suid, sgid, euid, egid = (words[i] for i in self.cred_index)
         event = Event(
-            "x86_64", nr, name, signature, tuple(args), tuple(values), pid, tid, ppid, uid,
+            abi, nr, name, signature, tuple(args), tuple(values), pid, tid, ppid, uid,
             euid, suid, gid, egid, sgid, comm.split(b"\0", 1)[0], ts + self.offset_ns, when,
             rule, action, log_format, None, ret if after else None)
         if kind == KIND_UNDECIDED:
@@ -213,8 +215,14 @@ class SystemwideEngine:
         try:
             self._create_maps()
             for spec in self.plan.programs:
-                self._programs.append(loader.load(spec.prog_type, spec.instructions,
-                                                  self._maps, spec.name))
+                prog = loader.load(spec.prog_type, spec.instructions, self._maps, spec.name)
+                self._programs.append(prog)
+                if spec.syscall.abi == I386:  # reached through its dispatcher's table
+                    self._maps[spec.attach[0]].update(struct.pack("<I", spec.syscall.nr),
+                                                      struct.pack("<I", prog.fd))
+            dispatchers = [loader.load(ProgType.RAW_TRACEPOINT, d.instructions, self._maps,
+                                       d.name) for d in self.plan.dispatchers]
+            self._programs += dispatchers
             # Attach order: the cleaner and exit programs before the enter programs that
             # create entries, so that no entry is made that nothing will delete.
             if self.plan.has_after:
@@ -222,11 +230,13 @@ class SystemwideEngine:
                                       "sct_cleaner")
                 self._programs.append(cleaner)
                 self._links.append(attach_tracepoint(cleaner, "sched", "sched_process_exit"))
-            order = sorted(range(len(self.plan.programs)),
-                           key=lambda i: self.plan.programs[i].when is not When.AFTER)
-            for i in order:
-                spec, prog = self.plan.programs[i], self._programs[i]
-                self._links.append(attach_tracepoint(prog, *spec.attach))
+            attach = [(spec.when, attach_tracepoint, prog, spec.attach)
+                      for spec, prog in zip(self.plan.programs, self._programs, strict=False)
+                      if spec.syscall.abi != I386]
+            attach += [(d.when, attach_raw_tracepoint, prog, d.attach[1:])
+                       for d, prog in zip(self.plan.dispatchers, dispatchers, strict=True)]
+            for _, how, prog, where in sorted(attach, key=lambda a: a[0] is not When.AFTER):
+                self._links.append(how(prog, *where))
             self._ring = RingBuffer(self._maps[EVENTS])
         except BaseException:
             self.close()
@@ -355,6 +365,7 @@ def create_maps(plan: Plan, ring_size: int, into: dict[str, Map]) -> dict[str, M
     if plan.has_after:
         specs.append(MapSpec(AFTER, MapType.HASH, 4, lay.frame_size, AFTER_ENTRIES,
                              BPF_F_NO_PREALLOC))
+    specs += [MapSpec(d.table, MapType.PROG_ARRAY, 4, 4, d.entries) for d in plan.dispatchers]
     for spec in specs:
         into[spec.name] = spec.create()
     for i, t in enumerate(plan.dfa_tables):
@@ -379,6 +390,11 @@ def dump(plan: Plan) -> str:
                     out.append("")
                     out.extend(f"; {text}" for text in rule_text(rule).splitlines())
             out.append(line)
+        out.append("")
+    for d in plan.dispatchers:
+        out.append(f"; program {d.name}: RAW_TRACEPOINT on {':'.join(d.attach)}, tail-calls "
+                   f"{d.table}[i386 number]")
+        out.append(disassemble(d.instructions))
         out.append("")
     return "\n".join(out)
 

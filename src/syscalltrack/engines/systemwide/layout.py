@@ -20,13 +20,24 @@ from ...bpf import btf
 # Frame head, in bytes.
 ARGS = 0  # u64[6]: the raw arguments of the call that happened
 EXTRA = 48  # u64[2]: open_how.flags and .mode for openat2 standing for open
-NR = 64  # u64: syscall number (checks that an after-map entry belongs to this call)
+NR = 64  # u64: syscall number, + I386_NR for i386 (an after-map entry is this call's)
 RET = 72  # s64: return value (after rules)
 PID, TID = 80, 84  # u32 each
 PPID = 88  # u32, then 4 bytes of padding
 CRED = 96  # the span of struct cred holding uid, gid, suid, sgid, euid, egid
 CRED_FIELDS = ("uid", "gid", "suid", "sgid", "euid", "egid")
 COMM_LEN = 16
+
+I386_NR = 1 << 32  # added to an i386 call's number in NR: the two ABIs' numbers overlap
+
+# x86 thread_info.status bit set while the task is in an int $0x80 (i386) call.
+# The value is a #define, not in BTF; tests/systemwide/test_i386.py checks it on
+# the running kernel (set during int $0x80 unlink, clear for x86_64 calls).
+TS_COMPAT = 0x0002
+REGS = {  # pt_regs members holding arguments 1-6, per ABI
+    "x86_64": ("di", "si", "dx", "r10", "r8", "r9"),
+    "i386": ("bx", "cx", "dx", "si", "di", "bp"),
+}
 
 # Record header before the copied frame head.
 REC_TS, REC_RULE, REC_KIND, REC_FRAME = 0, 8, 12, 16
@@ -35,7 +46,7 @@ KIND_EVENT, KIND_UNDECIDED = 0, 1
 
 @dataclass(frozen=True)
 class Kernel:
-    """Offsets in this kernel's structures (from BTF), for the id reads."""
+    """Offsets in this kernel's structures (from BTF): ids, the compat flag, registers."""
 
     task_cred: int
     task_real_parent: int
@@ -43,6 +54,9 @@ class Kernel:
     cred_start: int  # first byte of the span read from struct cred
     cred_size: int  # bytes read (a multiple of 4)
     cred: dict[str, int] = field(hash=False)  # field -> offset within the span
+    task_status: int  # task_struct.thread_info.status (TS_COMPAT lives there)
+    regs: dict[str, tuple[int, ...]] = field(hash=False)  # abi -> pt_regs argument offsets
+    orig_ax: int  # pt_regs.orig_ax: the call number, still there at sys_exit
 
 
 @cache
@@ -54,7 +68,11 @@ def kernel() -> Kernel:
     size = max(offsets.values()) + 4 - start
     return Kernel(vm.offsetof("task_struct", "cred"), vm.offsetof("task_struct", "real_parent"),
                   vm.offsetof("task_struct", "tgid"), start, size,
-                  {name: off - start for name, off in offsets.items()})
+                  {name: off - start for name, off in offsets.items()},
+                  vm.offsetof("task_struct", "thread_info.status"),
+                  {abi: tuple(vm.offsetof("pt_regs", r) for r in names)
+                   for abi, names in REGS.items()},
+                  vm.offsetof("pt_regs", "orig_ax"))
 
 
 def _align8(n: int) -> int:
