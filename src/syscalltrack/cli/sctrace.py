@@ -90,14 +90,18 @@ def trace(args: argparse.Namespace) -> int:
             out.close()
 
 
+_CAPTURED_BY = {"ids": {"uid", "euid", "suid", "gid", "egid", "sgid"}, "cwd": {"cwd"},
+                "paths": {"path"}}
+
+
 def _capture(ruleset: RuleSet, args: argparse.Namespace) -> set[str]:
     """The costly event fields some output shows (JSON shows everything)."""
     if args.json:
-        return {"cwd", "paths"}
+        return set(_CAPTURED_BY)
     formats = [args.format] if args.format else [
         rule.action.log_format for rule in ruleset.rules if rule.action.log_format]
     used = macros_used(formats)
-    return {field for field, macro in (("cwd", "cwd"), ("paths", "path")) if macro in used}
+    return {field for field, macros in _CAPTURED_BY.items() if macros & used}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,6 +40,9 @@ class Event:
     happened.  `args` are raw values normalised to their C types; `values` the
     decoded ones (strings read from the caller's memory).
 
+    An engine may leave out what no output shows, since reading it costs: the
+    per-command engine then sets the ids (uid ... sgid) to -1.
+
     Treat it as immutable.  It is not a frozen dataclass only because frozen
     construction costs 7.5 µs against 1.4 µs, and the system-wide engine
     builds hundreds of thousands a second.

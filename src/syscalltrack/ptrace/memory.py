@@ -41,6 +41,9 @@ class MemoryAccessError(OSError):
         self.address = address
 
 
+FIRST_CHUNK = 256
+
+
 class TraceeMemory:
     """Memory of one process (any of its thread ids will do); reuses one scratch buffer."""
 
@@ -60,7 +63,7 @@ class TraceeMemory:
         buf = self._scratch if size <= PAGE_SIZE else ctypes.create_string_buffer(size)
         got = self._readv(addr, buf, size) if self._vm_ok else -1
         if got == size:
-            return buf.raw[:size]
+            return ctypes.string_at(buf, size)  # not buf.raw: that copies the whole page
         if got < 0:
             data = self._read_fallback(addr, size)
             if data is not None:
@@ -77,8 +80,10 @@ class TraceeMemory:
             raise MemoryAccessError(self.pid, 0)
         parts = []
         total = 0
+        first = FIRST_CHUNK  # most strings are short: one small read, not a page
         while total < limit:
-            chunk = min(PAGE_SIZE - (addr % PAGE_SIZE), limit - total)
+            chunk = min(PAGE_SIZE - (addr % PAGE_SIZE), limit - total, first)
+            first = PAGE_SIZE
             data = self.read(addr, chunk)
             nul = data.find(b"\0")
             if nul >= 0:

@@ -51,6 +51,14 @@ def credentials(tid: int) -> Credentials:
     return Credentials(*map(int, uids), *map(int, gids), int(ppid[0]))
 
 
+def comm_and_ppid(tid: int) -> tuple[bytes, int]:
+    """The command name and parent pid from /proc/TID/stat: cheaper than status + comm."""
+    with open(f"/proc/{tid}/stat", "rb") as f:
+        text = f.read()
+    head, _, rest = text.rpartition(b") ")  # the name may itself hold ") "
+    return head.partition(b" (")[2], int(rest.split(None, 2)[1])
+
+
 def ppid(pid: int) -> int:
     return int(_status(pid)["PPid"])
 

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
+import os
 import re
-from importlib import resources
+import stat
+from pathlib import Path
 from typing import NamedTuple
 
 import lark
@@ -48,6 +51,9 @@ from .ast import (
 )
 from .errors import Diagnostic, RuleError
 
+# Package data lies beside the modules (importlib.resources costs ~40 ms to import).
+_HERE = Path(__file__).resolve().parent
+
 RULE_KEYS = ("syscall_name", "rule_name", "filter_expression", "action", "when", "exact_syscall")
 ACTION_KEYS = ("type", "error_code", "log_format", "param", "value")
 REQUIRED_RULE_KEYS = ("syscall_name", "rule_name", "action")
@@ -55,9 +61,28 @@ REQUIRED_RULE_KEYS = ("syscall_name", "rule_name", "action")
 
 @functools.cache
 def _lark() -> lark.Lark:
-    grammar = resources.files(__package__).joinpath("grammar.lark").read_text()
+    grammar = (_HERE / "grammar.lark").read_text()
     return lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                     maybe_placeholders=False)
+                     maybe_placeholders=False, cache=_cache_file(grammar) or False)
+
+
+def _cache_file(grammar: str) -> str | None:
+    """Where lark may keep the built parser tables (they cost ~0.1 s at every start).
+
+    lark's cache is a pickle, and these tools run as root: it lives only in a
+    directory the current user owns and nobody else may write, never in /tmp.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    directory = os.path.join(base, "syscalltrack")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        st = os.stat(directory, follow_symlinks=False)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        return None
+    digest = hashlib.sha256(f"{lark.__version__}\0{grammar}".encode()).hexdigest()[:16]
+    return os.path.join(directory, f"rules-parser-{digest}.lark")
 
 
 def parse(text: str, filename: str = "<rules>",

@@ -21,6 +21,7 @@ from ...syscalls import Syscall as SyscallSpec
 from ...syscalls.constants import AT_FDCWD
 
 STRING_LIMIT = 4096
+_UNKNOWN_IDS = procfs.Credentials(-1, -1, -1, -1, -1, -1, -1, -1)
 SOCKADDR_LIMIT = 128
 _OPEN_HOW = struct.Struct("<QQQ")  # struct open_how: flags, mode, resolve
 
@@ -117,11 +118,13 @@ class CallView:
 
     @property
     def ppid(self) -> int:
-        return self._credentials().ppid
+        if self._creds is not None:
+            return self._creds.ppid
+        return self._comm_ppid()[1]
 
     @property
     def comm(self) -> bytes:
-        return self._once("comm", self._read_comm)
+        return self._comm_ppid()[0]
 
     @property
     def cwd(self) -> bytes | None:
@@ -218,24 +221,27 @@ class CallView:
                 self._cache[key] = None
         return self._cache[key]
 
-    def _read_comm(self) -> bytes:
-        with open(f"/proc/{self._call.tid}/comm", "rb") as f:
-            return f.read().rstrip(b"\n")
+    def _comm_ppid(self) -> tuple[bytes, int]:
+        found = self._once("stat", lambda: procfs.comm_and_ppid(self._call.tid))
+        return found if found is not None else (b"", 0)
 
     def _read_cwd(self) -> bytes:
         return os.fsencode(os.readlink(f"/proc/{self._call.tid}/cwd"))
 
     def event(self, when: str, rule: str | None, action: str | None,
               log_format: str | None, retval: int | None = None,
-              cwd: bool = False, paths: bool = False) -> Event:
+              capture: frozenset[str] = frozenset()) -> Event:
         """The shared Event for this call.
 
-        `cwd` and `paths` (PATH[n] of every path argument) cost a /proc read
-        each, so they are captured only when an output shows them.
+        `capture` names what costs a /proc read and is wanted by some output:
+        "ids" (uids/gids: /proc/TID/status), "cwd", "paths" (PATH[n] of every
+        path argument).  Ids not captured are -1, unless a filter read them.
         """
-        creds = self._credentials()
+        creds = self._creds if "ids" not in capture else self._credentials()
+        if creds is None:
+            creds = _UNKNOWN_IDS
         resolved = {}
-        if paths:
+        if "paths" in capture:
             for i, arg in enumerate(self.signature):
                 if arg.kind is ArgKind.PATH and (p := self.path(i)) is not None:
                     resolved[i] = p
@@ -243,11 +249,12 @@ class CallView:
             abi=self.real.abi, nr=self.real.nr, name=self.real.name,
             signature=self.signature, args=self.args,
             values=tuple(self.value(i) for i in range(len(self.signature))),
-            pid=self._call.pid, tid=self._call.tid, ppid=creds.ppid,
+            pid=self._call.pid, tid=self._call.tid, ppid=self.ppid,
             uid=creds.uid, euid=creds.euid, suid=creds.suid,
             gid=creds.gid, egid=creds.egid, sgid=creds.sgid,
             comm=self.comm or b"", timestamp_ns=time.time_ns(), when=when, rule=rule,
-            action=action, log_format=log_format, cwd=self.cwd if cwd else None, retval=retval,
+            action=action, log_format=log_format, cwd=self.cwd if "cwd" in capture else None,
+            retval=retval,
             paths=resolved,
         )
 

@@ -28,10 +28,9 @@ class RuleConsumer(Consumer):
 
     def __init__(self, ruleset: RuleSet, emit: Emit, notice: Notice,
                  trace_names: Iterable[str] = (), capture: Iterable[str] = ()):
-        """`capture` names the costly Event fields an output shows: "cwd", "paths"."""
+        """`capture` names the costly Event fields an output shows: "ids", "cwd", "paths"."""
         self.ruleset = ruleset
-        self._cwd = "cwd" in capture
-        self._paths = "paths" in capture
+        self._capture = frozenset(capture)
         self.emit = emit
         self.notice = notice
         self.trace_names = frozenset(trace_names)
@@ -64,11 +63,10 @@ class RuleConsumer(Consumer):
         if match is not None:
             rule = match.rule.rule
             self.emit(match.context.event(When.AFTER, rule.name, rule.action.type.value,
-                                          rule.action.log_format, retval, self._cwd,
-                                          self._paths))
+                                          rule.action.log_format, retval, self._capture))
         elif name in self.trace_names:
-            self.emit(after_views[None].event(When.AFTER, None, None, None, retval, self._cwd,
-                                              self._paths))
+            self.emit(after_views[None].event(When.AFTER, None, None, None, retval,
+                                              self._capture))
 
     def on_process_event(self, event: ProcessEvent) -> None:
         if event.kind in ("exit", "suspended", "detached"):
@@ -86,7 +84,7 @@ class RuleConsumer(Consumer):
         kind = action.type
         if kind is ActionType.LOG or action.log_format is not None:
             self.emit(view.event(When.BEFORE, rule.name, kind.value, action.log_format,
-                                 None, self._cwd, self._paths))
+                                 None, self._capture))
         if kind is ActionType.FAIL:
             result = action.error_code.value
             if -4095 <= result <= 0:
