@@ -192,8 +192,9 @@ class CallView:
             if base is None:
                 return None
             name = base + b"/" + name
-        normal = posixpath.normpath(name)
-        return b"/" + normal.lstrip(b"/")  # normpath keeps a leading "//"
+        if b"//" in name or b"/." in name or name.endswith(b"/"):
+            name = b"/" + posixpath.normpath(name).lstrip(b"/")  # normpath keeps a leading //
+        return name
 
     def _base_dir(self, index: int) -> bytes | None:
         dirfd_arg = self.variant.dirfd_of(self._sources[index]) if self.variant else None

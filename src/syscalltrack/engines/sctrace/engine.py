@@ -35,23 +35,37 @@ class RuleConsumer(Consumer):
         self.notice = notice
         self.trace_names = frozenset(trace_names)
         self._entries: dict[int, tuple[CallView, ...]] = {}  # tid -> views awaiting the exit
-        self._signatures: dict[tuple[str, int], SyscallSpec | None] = {}
+        self._calls: dict[tuple[str, int], tuple[SyscallSpec, bool] | None] = {}
+        self._fail_decisions: dict[tuple[int, bool], Decision] = {}
 
     # -- the ptrace side
     def on_entry(self, call: Syscall) -> Decision | None:
-        real = self._spec(call)
-        if real is None:
+        known = self._calls.get((call.abi, call.nr), False)
+        if known is False:
+            known = self._learn(call)
+        if known is None:
             return None
-        name = real.family
-        after = bool(self.ruleset.rules_for(name, When.AFTER)) or name in self.trace_names
+        real, after = known
         views: dict[Variant | None, CallView | None] = {}
         match = self.ruleset.first_match(
-            name, When.BEFORE, lambda variant: self._view(views, call, real, variant))
+            real.family, When.BEFORE, lambda variant: self._view(views, call, real, variant))
         if after:
             self._remember(call, real, views)
         if match is None:
             return Decision.proceed(want_exit=after)
         return self._act(match.rule, match.context, call, want_exit=after)
+
+    def _learn(self, call: Syscall) -> tuple[SyscallSpec, bool] | None:
+        """What a call number means, once per (ABI, number): its spec, and if its exit matters."""
+        abi = X86_64 if call.abi == "x32" else call.abi  # x32 shares the native numbers
+        real = table().by_nr(abi, call.nr)
+        known = None
+        if real is not None:
+            name = real.family
+            known = (real, bool(self.ruleset.rules_for(name, When.AFTER))
+                     or name in self.trace_names)
+        self._calls[(call.abi, call.nr)] = known
+        return known
 
     def on_exit(self, call: Syscall, retval: int) -> None:
         entries = self._entries.pop(call.tid, None)
@@ -86,10 +100,14 @@ class RuleConsumer(Consumer):
             self.emit(view.event(When.BEFORE, rule.name, kind.value, action.log_format,
                                  None, self._capture))
         if kind is ActionType.FAIL:
-            result = action.error_code.value
-            if -4095 <= result <= 0:
-                return Decision.fail(-result, want_exit)
-            return Decision.returning(result, want_exit)
+            key = (bound.index, want_exit)
+            decision = self._fail_decisions.get(key)
+            if decision is None:
+                result = action.error_code.value
+                decision = self._fail_decisions[key] = (
+                    Decision.fail(-result, want_exit) if -4095 <= result <= 0
+                    else Decision.returning(result, want_exit))
+            return decision
         if kind is ActionType.KILL:
             self.notice(f"rule '{rule.name}' killed pid {call.pid} at {view.real.name}")
             return Decision.kill()
@@ -111,13 +129,6 @@ class RuleConsumer(Consumer):
         return Decision.proceed(want_exit)
 
     # -- views
-    def _spec(self, call: Syscall) -> SyscallSpec | None:
-        key = (call.abi, call.nr)
-        if key not in self._signatures:
-            abi = X86_64 if call.abi == "x32" else call.abi  # x32 shares the native numbers
-            self._signatures[key] = table().by_nr(abi, call.nr)
-        return self._signatures[key]
-
     @staticmethod
     def _view(views: dict, call: Syscall, real: SyscallSpec,
               variant: Variant | None) -> CallView | None:
