@@ -133,3 +133,22 @@ def test_any_program_survives_encode_decode_and_disassembles(insns):
     text = asm.disassemble(code)
     assert "<opcode" not in text
     assert text == asm.disassemble(insns)
+
+
+def test_callback_address_links_into_imm_and_lists_subprograms():
+    a = Assembler()
+    a.mov(R1, 4)
+    a.ld_func(R2, "cb")  # slot 1-2: the kernel finds the callee at 1 + imm + 1
+    a.call("loop")
+    a.exit()
+    a.label("cb")
+    a.mov(R0, 0)
+    a.exit()
+    insns = a.instructions()
+    linked = asm.link(insns)
+    assert linked[1].src == asm.PSEUDO_FUNC and 1 + linked[1].imm + 1 == 5
+    assert asm.subprograms(insns) == (5,)
+    listing = asm.disassemble(insns)
+    assert "r2 = func[cb]" in listing and "call loop" in listing
+    assert asm.decode(asm.encode(insns))[1].imm == linked[1].imm
+    assert asm.subprograms(sample()) == ()

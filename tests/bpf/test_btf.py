@@ -9,6 +9,7 @@ from syscalltrack.bpf import btf
 from syscalltrack.bpf.asm import R0, R1, R2, R3, R6, R10, Assembler
 from syscalltrack.bpf.btf import BTFError
 from syscalltrack.bpf.prog import Program, ProgType, raw_tp_context
+from syscalltrack.bpf.sys import BpfError, Cmd
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,32 @@ def test_offsets_read_the_right_values_in_the_kernel(kernel_btf, expr, expected)
     plan = kernel_btf.access("task_struct", expr)
     with Program.load(ProgType.RAW_TRACEPOINT, _read_current(plan.offsets, plan.size)) as p:
         assert p.test_run(raw_tp_context(0)).retval == expected()
+
+
+def test_builder_output_reads_back():
+    b = btf.Builder()
+    int_t = b.int("int", 4, signed=True)
+    proto = b.func_proto(int_t, [("a", int_t)])
+    func = b.func("main", proto, btf.Linkage.GLOBAL)
+    parsed = btf.BTF(b.encode())
+    assert len(parsed) == 3
+    assert parsed.find("main") == func and parsed.kind(func) == btf.Kind.FUNC
+    assert parsed.kind(proto) == btf.Kind.FUNC_PROTO and parsed.size(int_t) == 4
+
+
+def test_loaded_btf_has_an_id_and_is_found_by_it(root):
+    blob, info = btf.stub_func_info(())
+    assert [f.insn_off for f in info] == [0]
+    with btf.Handle.load(blob) as handle:
+        ident = handle.id
+        assert ident > 0
+        with btf.Handle.from_id(ident) as again:
+            assert again.id == ident and again.fd != handle.fd
+
+
+def test_btf_refusal_carries_the_kernel_log(root):
+    b = btf.Builder()
+    b.func_proto(7, [])  # return type 7 does not exist
+    with pytest.raises(BpfError) as info:
+        btf.Handle.load(b.encode())
+    assert info.value.cmd == Cmd.BTF_LOAD and info.value.log

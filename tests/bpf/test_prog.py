@@ -6,10 +6,10 @@ import struct
 
 import pytest
 
-from syscalltrack.bpf import asm
-from syscalltrack.bpf.asm import R0, R1, R2, R3, R10, Assembler
+from syscalltrack.bpf import asm, btf
+from syscalltrack.bpf.asm import R0, R1, R2, R3, R4, R10, Assembler
 from syscalltrack.bpf.prog import Program, ProgramSpec, ProgType, raw_tp_context
-from syscalltrack.bpf.sys import BpfError
+from syscalltrack.bpf.sys import BpfError, Cmd, ProgInfo, fd_by_id, obj_info
 
 pytestmark = pytest.mark.usefixtures("root")
 
@@ -85,3 +85,49 @@ def test_socket_filter_test_run_takes_a_packet_and_repeat():
         result = prog.test_run(data=bytes(64), data_out_size=128, repeat=3)
     assert result.retval == 64 - 14
     assert result.data_out == bytes(64)
+
+
+def _sum_with_loop() -> tuple[asm.Instruction, ...]:
+    """bpf_loop(4, cb, &sum): cb adds its index, so the program returns 0+1+2+3."""
+    a = Assembler()
+    a.st(8, R10, -8, 0)
+    a.mov(R1, 4)
+    a.ld_func(R2, "cb")
+    a.mov(R3, R10)
+    a.add(R3, -8)
+    a.mov(R4, 0)
+    a.call("loop")
+    a.ldxdw(R0, R10, -8)
+    a.exit()
+    a.label("cb")
+    a.ldxdw(R3, R2, 0)
+    a.add(R3, R1)
+    a.stxdw(R2, 0, R3)
+    a.mov(R0, 0)
+    a.exit()
+    return a.instructions()
+
+
+def test_callbacks_load_with_a_stub_btf_by_default():
+    with Program.load(ProgType.RAW_TRACEPOINT, _sum_with_loop(), name="loop_sum") as prog:
+        assert prog.test_run(raw_tp_context(0)).retval == 6
+
+
+def test_callbacks_load_with_given_btf_and_func_info_and_not_without():
+    insns = _sum_with_loop()
+    blob, info = btf.stub_func_info(insns)
+    assert [f.insn_off for f in info] == [0, 10]
+    with btf.Handle.load(blob) as handle:
+        with Program.load(ProgType.RAW_TRACEPOINT, insns, btf=handle, func_info=info) as prog:
+            assert prog.test_run(raw_tp_context(0)).retval == 6
+        with pytest.raises(BpfError, match="missing btf func_info"):
+            Program.load(ProgType.RAW_TRACEPOINT, insns, btf=handle, name="no_info")
+
+
+def test_objects_are_found_by_their_kernel_id():
+    with Program.load(ProgType.RAW_TRACEPOINT, (asm.mov(R0, 0), asm.exit())) as prog, \
+            fd_by_id(Cmd.PROG_GET_FD_BY_ID, prog.id) as again:
+        assert obj_info(again.fd, ProgInfo()).id == prog.id
+    with pytest.raises(BpfError) as info:
+        fd_by_id(Cmd.MAP_GET_FD_BY_ID, 0xFFFF_FFF0)
+    assert info.value.errno == errno.ENOENT

@@ -13,8 +13,8 @@ import struct
 import threading
 from dataclasses import dataclass
 
-from syscalltrack.bpf.prog import raw_tp_context
-from syscalltrack.engines.systemwide import codegen, loader
+from syscalltrack.bpf.prog import Program, raw_tp_context
+from syscalltrack.engines.systemwide import codegen
 from syscalltrack.engines.systemwide.engine import create_maps
 from syscalltrack.engines.systemwide.layout import kernel
 from syscalltrack.rules import RuleSet, When, load_rules
@@ -47,8 +47,8 @@ class Bench:
         try:
             create_maps(self.plan, 1 << 20, self.maps)
             for p in self.plan.programs:
-                self.programs[(p.syscall.abi, p.syscall.name, p.when)] = loader.load(
-                    p.prog_type, p.instructions, self.maps, p.name)
+                self.programs[(p.syscall.abi, p.syscall.name, p.when)] = Program.load(
+                    p.prog_type, p.instructions, maps=self.maps, name=p.name)
         except BaseException:
             self.close()
             raise

@@ -1,7 +1,6 @@
 """Nothing of ours stays in the kernel after the engine stops, however it stops; rule sets
 the kernel cannot run are refused whole, with the reason and "use sctrace"."""
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -12,25 +11,20 @@ from pathlib import Path
 import pytest
 from systemwide_support import rule
 
-from syscalltrack.bpf.sys import BpfError, bpf
+from syscalltrack.bpf.sys import BpfError, Cmd, fd_by_id
 from syscalltrack.engines.systemwide import SystemwideEngine
 from syscalltrack.rules import RuleError, load_rules
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: bpf() and tracefs")
 ARTICLE = Path(__file__).resolve().parents[2] / "examples" / "article.rules"
-PROG_GET_FD_BY_ID, MAP_GET_FD_BY_ID = 13, 14
+PROG_GET_FD_BY_ID, MAP_GET_FD_BY_ID = Cmd.PROG_GET_FD_BY_ID, Cmd.MAP_GET_FD_BY_ID
 TEXT = (rule("before", "unlink", 'PARAMS[1] glob "/tmp/*"')
         + rule("after", "unlink", "RETVAL < 0", when="after"))
 
 
-class _IdAttr(ctypes.Structure):
-    _fields_ = [("id", ctypes.c_uint32), ("next_id", ctypes.c_uint32),
-                ("open_flags", ctypes.c_uint32)]
-
-
-def alive(kind: int, ident: int) -> bool:
+def alive(kind: Cmd, ident: int) -> bool:
     try:
-        os.close(bpf(kind, _IdAttr(id=ident)))
+        fd_by_id(kind, ident).close()
     except BpfError:
         return False
     return True

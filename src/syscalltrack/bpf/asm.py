@@ -17,7 +17,8 @@ Constructors (module functions, and methods of :class:`Assembler`): ALU64
 forms ``add32 ... arsh32 neg32``, ``bswap``; jumps ``jeq jne jgt jge jlt jle
 jsgt jsge jslt jsle jset`` plus ``...32`` forms and ``ja``; memory ``ldx stx
 st`` (size in bytes) with ``ldxdw/ldxw/ldxh/ldxb stxdw/...`` shorthands and
-``atomic_add``; ``ld_imm64``, ``ld_map_fd``, ``call`` (helper name or id),
+``atomic_add``; ``ld_imm64``, ``ld_map_fd``, ``ld_func`` (a callback's address,
+for ``bpf_loop``; see :func:`subprograms`), ``call`` (helper name or id),
 ``exit``. The ALU and jump families are generated from the opcode tables.
 """
 
@@ -37,6 +38,7 @@ K, X = 0x00, 0x08
 W, H, B, DW = 0x00, 0x08, 0x10, 0x18
 IMM, MEM, ATOMIC = 0x00, 0x60, 0xC0
 PSEUDO_MAP_FD = 1
+PSEUDO_FUNC = 4
 
 _SIZE_CODE = {1: B, 2: H, 4: W, 8: DW}
 _CODE_SIZE = {v: k for k, v in _SIZE_CODE.items()}
@@ -69,7 +71,7 @@ HELPERS: dict[str, int] = {
     "send_signal_thread": 117, "jiffies64": 118, "get_ns_current_pid_tgid": 120,
     "ktime_get_boot_ns": 125, "ringbuf_output": 130, "ringbuf_reserve": 131,
     "ringbuf_submit": 132, "ringbuf_discard": 133, "ringbuf_query": 134,
-    "get_current_task_btf": 158,
+    "get_current_task_btf": 158, "loop": 181,
 }
 HELPER_NAMES = {v: k for k, v in HELPERS.items()}
 
@@ -262,6 +264,12 @@ def ld_map_fd(dst: Reg, map_name: str) -> Instruction:
     return Instruction(LD | IMM | DW, _reg(dst), PSEUDO_MAP_FD, 0, 0, map_ref=map_name)
 
 
+def ld_func(dst: Reg, target: str) -> Instruction:
+    """``dst`` = the address of the subprogram at label ``target`` (a callback);
+    :func:`link` turns the label into the slot distance the kernel wants in imm."""
+    return Instruction(LD | IMM | DW, _reg(dst), PSEUDO_FUNC, 0, 0, label=target)
+
+
 def ldxdw(dst: Reg, src: Reg, off: int) -> Instruction:
     return ldx(8, dst, src, off)
 
@@ -295,7 +303,7 @@ def stxb(dst: Reg, off: int, src: Reg) -> Instruction:
 
 
 for _fn in (neg, neg32, bswap, ja, call, exit, ldx, stx, st, atomic_add, ld_imm64,
-            ld_map_fd, ldxdw, ldxw, ldxh, ldxb, stxdw, stxw, stxh, stxb):
+            ld_map_fd, ld_func, ldxdw, ldxw, ldxh, ldxb, stxdw, stxw, stxh, stxb):
     _CONSTRUCTORS[_fn.__name__] = _fn
 
 
@@ -351,7 +359,8 @@ for _name, _fn in _CONSTRUCTORS.items():
 
 
 def link(insns: Sequence[Instruction]) -> tuple[Instruction, ...]:
-    """Resolve symbolic jump labels into slot offsets (LD_IMM64 counts twice)."""
+    """Resolve symbolic labels into slot offsets (LD_IMM64 counts twice): a jump's
+    ``off``, an :func:`ld_func`'s ``imm`` (the callee is at its slot + imm + 1)."""
     positions: dict[str, int] = {}
     slot = 0
     for insn in insns:
@@ -367,9 +376,29 @@ def link(insns: Sequence[Instruction]) -> tuple[Instruction, ...]:
         if insn.label is not None:
             if insn.label not in positions:
                 raise AsmError(f"jump to undefined label {insn.label!r}")
-            insn = replace(insn, off=_off16(positions[insn.label] - slot))
+            if insn.is_ld_imm64:
+                insn = replace(insn, imm=positions[insn.label] - slot + 1)
+            else:
+                insn = replace(insn, off=_off16(positions[insn.label] - slot))
         out.append(insn)
     return tuple(out)
+
+
+def subprograms(insns: Sequence[Instruction]) -> tuple[int, ...]:
+    """Start slots of the subprograms (callbacks) ``insns`` reference, in order.
+
+    The verifier wants a BTF FUNC record for each, and for the main program at
+    slot 0 (``bpf.btf.stub_func_info``).
+    """
+    return tuple(sorted({i.imm + slot + 1 for slot, i in _slots(link(insns))
+                         if i.is_ld_imm64 and i.src == PSEUDO_FUNC}))
+
+
+def _slots(insns: Sequence[Instruction]) -> Iterable[tuple[int, Instruction]]:
+    slot = 0
+    for insn in insns:
+        yield slot, insn
+        slot += insn.slots
 
 
 _SLOT = struct.Struct("<BBhi")
@@ -451,6 +480,8 @@ def format_instruction(insn: Instruction) -> str:
     if insn.is_ld_imm64:
         if insn.src == PSEUDO_MAP_FD:
             return f"r{insn.dst} = map[{insn.map_ref or f'fd {imm}'}]"
+        if insn.src == PSEUDO_FUNC:
+            return f"r{insn.dst} = func[{insn.label or f'{imm:+d}'}]"
         return f"r{insn.dst} = {imm:#x} ll"
     if cls == LDX and mode == MEM:
         return f"r{insn.dst} = *({size} *)(r{insn.src} {insn.off:+d})"

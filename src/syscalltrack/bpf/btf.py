@@ -1,18 +1,29 @@
-"""Kernel type information from BTF (``/sys/kernel/btf/vmlinux``).
+"""Kernel type information from BTF (``/sys/kernel/btf/vmlinux``), and BTF of our own.
 
 Generated code that walks kernel structures (``task->cred->euid``,
 ``task->real_parent->tgid``) must not hard-code offsets: they change with
 kernel version and configuration. This reader resolves member paths to byte
 offsets on the running kernel, descending through typedefs, qualifiers and
 anonymous struct/union members.
+
+The other direction: a program with subprograms (``bpf_loop`` callbacks)
+loads only with BTF ``func_info`` naming a FUNC for each. :class:`Builder`
+writes such BTF, :class:`Handle` loads it (BTF_LOAD, the log in the error),
+and :func:`stub_func_info` gives the smallest set that satisfies the verifier.
 """
 
 from __future__ import annotations
 
+import ctypes
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cache
+from typing import NamedTuple
+
+from .asm import Instruction, subprograms
+from .sys import FD, BpfError, BtfInfo, BtfLoadAttr, Cmd, bpf, fd_by_id, obj_info
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 MAGIC = 0xEB9F
@@ -239,3 +250,96 @@ def vmlinux() -> BTF:
 def offsetof(struct_name: str, path: str) -> int:
     """Byte offset in the running kernel, e.g. ``offsetof("cred", "euid")``."""
     return vmlinux().offsetof(struct_name, path)
+
+
+class Linkage(IntEnum):
+    """A FUNC's linkage (its vlen field)."""
+
+    STATIC = 0
+    GLOBAL = 1  # the verifier checks a global function on its own, by its prototype
+
+
+class Builder:
+    """Writes a BTF blob from INT, FUNC_PROTO and FUNC records (what func_info needs)."""
+
+    def __init__(self) -> None:
+        self._types: list[bytes] = []
+        self._strings = bytearray(b"\0")
+
+    def _name(self, name: str) -> int:
+        if not name:
+            return 0
+        off = len(self._strings)
+        self._strings += name.encode() + b"\0"
+        return off
+
+    def _add(self, record: bytes) -> int:
+        self._types.append(record)
+        return len(self._types)  # ids start at 1: 0 is void
+
+    def int(self, name: str, size: int, signed: bool = False) -> int:
+        encoding = 1 if signed else 0  # BTF_INT_SIGNED
+        return self._add(_TYPE.pack(self._name(name), Kind.INT << 24, size)
+                         + struct.pack("<I", (encoding << 24) | size * 8))
+
+    def func_proto(self, ret: int, params: Sequence[tuple[str, int]]) -> int:
+        head = _TYPE.pack(0, (Kind.FUNC_PROTO << 24) | len(params), ret)
+        return self._add(head + b"".join(struct.pack("<II", self._name(n), t)
+                                         for n, t in params))
+
+    def func(self, name: str, proto: int, linkage: Linkage = Linkage.STATIC) -> int:
+        return self._add(_TYPE.pack(self._name(name), (Kind.FUNC << 24) | linkage, proto))
+
+    def encode(self) -> bytes:
+        types = b"".join(self._types)
+        strings = bytes(self._strings)
+        return _HEADER.pack(MAGIC, 1, 0, _HEADER.size, 0, len(types), len(types),
+                            len(strings)) + types + strings
+
+
+class Handle(FD):
+    """BTF loaded into the kernel (owning its fd), e.g. for a program's func_info."""
+
+    LOG_SIZE = 1 << 16
+
+    @classmethod
+    def load(cls, blob: bytes) -> Handle:
+        """BTF_LOAD ``blob``; a refusal raises BpfError carrying the kernel's BTF log."""
+        buf = ctypes.create_string_buffer(blob, len(blob))
+        log = ctypes.create_string_buffer(cls.LOG_SIZE)
+        attr = BtfLoadAttr(btf=ctypes.addressof(buf), btf_size=len(blob),
+                           btf_log_buf=ctypes.addressof(log), btf_log_size=cls.LOG_SIZE,
+                           btf_log_level=1)
+        try:
+            return cls(bpf(Cmd.BTF_LOAD, attr))
+        except BpfError as e:
+            raise BpfError(e.errno, Cmd.BTF_LOAD, log.value.decode(errors="replace")) from None
+
+    @classmethod
+    def from_id(cls, ident: int) -> Handle:
+        """The loaded BTF with kernel id ``ident`` (BTF_GET_FD_BY_ID)."""
+        return cls(fd_by_id(Cmd.BTF_GET_FD_BY_ID, ident).release())
+
+    @property
+    def id(self) -> int:
+        return obj_info(self.fd, BtfInfo()).id
+
+
+class FuncInfo(NamedTuple):
+    """``struct bpf_func_info``: the subprogram starting at slot ``insn_off`` is FUNC
+    ``type_id``."""
+
+    insn_off: int
+    type_id: int
+
+
+def stub_func_info(insns: Sequence[Instruction]) -> tuple[bytes, tuple[FuncInfo, ...]]:
+    """BTF and func_info for a program with callbacks: one static ``int f(int, int)``
+    per subprogram, main included. Static functions are verified in their calling
+    context, so the prototype is never checked against the real arguments; only
+    their presence is required ("missing btf func_info" otherwise)."""
+    b = Builder()
+    int_t = b.int("int", 4, signed=True)
+    proto = b.func_proto(int_t, [("a", int_t), ("b", int_t)])
+    info = tuple(FuncInfo(start, b.func("f", proto)) for start in (0, *subprograms(insns)))
+    return b.encode(), info

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from . import asm
+from .btf import FuncInfo, Handle, stub_func_info
 from .maps import Map
 from .sys import (
     FD,
@@ -134,9 +135,13 @@ class Program(FD):
     def load(cls, prog_type: ProgType | int, insns: Sequence[asm.Instruction] | bytes, *,
              license: str = "GPL", maps: Mapping[str, Map] | Sequence[Map] = (),
              name: str = "", expected_attach_type: int = 0, attach_btf_id: int = 0,
-             log_level: int = 0) -> Program:
+             log_level: int = 0, btf: Handle | None = None,
+             func_info: Sequence[FuncInfo] = ()) -> Program:
         """Load ``insns``; map references resolve against ``maps`` by name.
 
+        ``btf`` and ``func_info`` describe the subprograms (callbacks); when
+        instructions with callbacks come without them, a stub BTF
+        (:func:`~.btf.stub_func_info`) is loaded for the load and closed after.
         A verifier refusal raises BpfError whose ``log`` holds the verifier's
         explanation. ``log_level`` > 0 keeps the log of a successful load in
         ``Program.log``.
@@ -146,6 +151,13 @@ class Program(FD):
         if isinstance(insns, bytes | bytearray):
             code = bytes(insns)
         else:
+            if btf is None and not func_info and asm.subprograms(insns):
+                blob, info = stub_func_info(insns)
+                with Handle.load(blob) as stub:
+                    return cls.load(prog_type, insns, license=license, maps=maps, name=name,
+                                    expected_attach_type=expected_attach_type,
+                                    attach_btf_id=attach_btf_id, log_level=log_level,
+                                    btf=stub, func_info=info)
             code = asm.encode(insns, {k: m.fd for k, m in maps.items()})
         code_buf = ctypes.create_string_buffer(code, len(code))
         lic = ctypes.create_string_buffer(license.encode())
@@ -154,7 +166,19 @@ class Program(FD):
                             prog_name=obj_name(name) if name else b"",
                             expected_attach_type=expected_attach_type,
                             attach_btf_id=attach_btf_id)
-        fd, log = _load(attr, log_level)
+        records = b"".join(struct.pack("<II", *f) for f in func_info)
+        info_buf = ctypes.create_string_buffer(records, len(records))
+        if btf is not None:
+            attr.prog_btf_fd = btf.fd
+        if func_info:
+            attr.func_info_rec_size, attr.func_info_cnt = 8, len(func_info)
+            attr.func_info = ctypes.addressof(info_buf)
+        try:
+            fd, log = _load(attr, log_level)
+        except BpfError as e:
+            if not name:
+                raise
+            raise BpfError(e.errno, Cmd.PROG_LOAD, e.log, detail=name) from None
         return cls(fd, prog_type, name, log)
 
     @property

@@ -32,8 +32,12 @@ class Cmd(IntEnum):
     MAP_GET_NEXT_KEY = 4
     PROG_LOAD = 5
     PROG_TEST_RUN = 10
+    PROG_GET_FD_BY_ID = 13
+    MAP_GET_FD_BY_ID = 14
     OBJ_GET_INFO_BY_FD = 15
     RAW_TRACEPOINT_OPEN = 17
+    BTF_LOAD = 18
+    BTF_GET_FD_BY_ID = 19
     LINK_CREATE = 28
 
 
@@ -136,6 +140,21 @@ class InfoAttr(ctypes.Structure):
     ]
 
 
+class GetFdByIdAttr(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_uint32), ("next_id", ctypes.c_uint32),
+                ("open_flags", ctypes.c_uint32)]
+
+
+class BtfLoadAttr(ctypes.Structure):
+    _fields_ = [
+        ("btf", ctypes.c_uint64),
+        ("btf_log_buf", ctypes.c_uint64),
+        ("btf_size", ctypes.c_uint32),
+        ("btf_log_size", ctypes.c_uint32),
+        ("btf_log_level", ctypes.c_uint32),
+    ]
+
+
 class RawTracepointAttr(ctypes.Structure):
     _fields_ = [("name", ctypes.c_uint64), ("prog_fd", ctypes.c_uint32)]
 
@@ -167,6 +186,13 @@ class ProgInfo(ctypes.Structure):
         ("map_ids", ctypes.c_uint64),
         ("name", ctypes.c_char * OBJ_NAME_LEN),
     ]
+
+
+class BtfInfo(ctypes.Structure):
+    """``struct bpf_btf_info`` up to its id."""
+
+    _fields_ = [("btf", ctypes.c_uint64), ("btf_size", ctypes.c_uint32),
+                ("id", ctypes.c_uint32)]
 
 
 class MapInfo(ctypes.Structure):
@@ -215,6 +241,12 @@ def obj_info(fd: int, info: ctypes.Structure) -> ctypes.Structure:
     attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=addr(info))
     bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
     return info
+
+
+def fd_by_id(cmd: Cmd, ident: int) -> FD:
+    """An fd for the kernel object with id ``ident`` (PROG_/MAP_/BTF_GET_FD_BY_ID);
+    BpfError ENOENT once the object is gone -- what a leak check looks for."""
+    return FD(bpf(cmd, GetFdByIdAttr(id=ident)))
 
 
 def obj_name(name: str) -> bytes:

@@ -40,7 +40,7 @@ from ...bpf.ringbuf import RingBuffer
 from ...events.event import Event, Unreadable
 from ...rules import ActionType, Diagnostic, RuleError, RuleSet, When, rule_text
 from ...syscalls import I386, ArgKind, FromStruct
-from . import codegen, loader
+from . import codegen
 from .codegen import AFTER, COUNTER_FIELDS, COUNTERS, DFA, EVENTS, SCRATCH, Plan
 from .layout import CRED_FIELDS, KIND_UNDECIDED, kernel
 
@@ -215,19 +215,21 @@ class SystemwideEngine:
         try:
             self._create_maps()
             for spec in self.plan.programs:
-                prog = loader.load(spec.prog_type, spec.instructions, self._maps, spec.name)
+                prog = Program.load(spec.prog_type, spec.instructions, maps=self._maps,
+                                    name=spec.name)
                 self._programs.append(prog)
                 if spec.syscall.abi == I386:  # reached through its dispatcher's table
                     self._maps[spec.attach[0]].update(struct.pack("<I", spec.syscall.nr),
                                                       struct.pack("<I", prog.fd))
-            dispatchers = [loader.load(ProgType.RAW_TRACEPOINT, d.instructions, self._maps,
-                                       d.name) for d in self.plan.dispatchers]
+            dispatchers = [Program.load(ProgType.RAW_TRACEPOINT, d.instructions,
+                                        maps=self._maps, name=d.name)
+                           for d in self.plan.dispatchers]
             self._programs += dispatchers
             # Attach order: the cleaner and exit programs before the enter programs that
             # create entries, so that no entry is made that nothing will delete.
             if self.plan.has_after:
-                cleaner = loader.load(ProgType.TRACEPOINT, codegen.cleaner(), self._maps,
-                                      "sct_cleaner")
+                cleaner = Program.load(ProgType.TRACEPOINT, codegen.cleaner(), maps=self._maps,
+                                       name="sct_cleaner")
                 self._programs.append(cleaner)
                 self._links.append(attach_tracepoint(cleaner, "sched", "sched_process_exit"))
             attach = [(spec.when, attach_tracepoint, prog, spec.attach)
