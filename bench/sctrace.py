@@ -10,7 +10,7 @@ sctrace runs as `python -m syscalltrack.cli.sctrace` with this script's interpre
 the start-up rows and the "net" columns (each tool's `-- true` time subtracted) let
 readers take it out.
 
-    python bench/sctrace.py [--runs 5] [--iterations 200000] [--count 20000]
+    python bench/sctrace.py [--runs 5] [--iterations 600000] [--count 20000]
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def build(work: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="interleaved runs per cell")
-    parser.add_argument("--iterations", type=int, default=200_000,
+    parser.add_argument("--iterations", type=int, default=600_000,
                         help="workload 1 loop count (4 calls each; aim for >= 1 s bare)")
     parser.add_argument("--count", type=int, default=20_000, help="unlinks in workloads 2-4")
     parser.add_argument("--dir", default="/dev/shm" if os.access("/dev/shm", os.W_OK) else None,
@@ -169,6 +169,11 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("strace") is None:
         raise SystemExit("strace is not installed")
+    # Byte-compile the package as an installed copy is, so that the start-up measured
+    # is an install's and not a compile per run (editable checkouts may not cache).
+    import syscalltrack
+    subprocess.run([sys.executable, "-m", "compileall", "-q",
+                    str(Path(syscalltrack.__file__).parent)], check=True)
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="sctrace-bench-") as tmp:
         work = Path(tmp).resolve()
         bench = Bench(work, build(work))
