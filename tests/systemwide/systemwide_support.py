@@ -2,12 +2,14 @@
 
 The test prologue reads the arguments from a fake ``pt_regs`` in our own
 memory (test runs execute in the calling process), so the filter body is the
-one production runs; strings are ctypes buffers the fake registers point to.
+one production runs; strings are ctypes buffers the fake registers point to
+(for i386 programs, in memory below 4 GB: they keep the registers' low halves).
 """
 
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import struct
 import threading
@@ -20,6 +22,7 @@ from syscalltrack.engines.systemwide.layout import kernel
 from syscalltrack.rules import RuleSet, When, load_rules
 
 PT_REGS_SIZE = 168
+MAP_32BIT = 0x40
 
 
 def rule(name: str, syscall: str, filt: str | None = None, when: str = "before",
@@ -44,6 +47,8 @@ class Bench:
                                      window=window)
         self.maps = {}
         self.programs = {}
+        self.low = mmap.mmap(-1, 1 << 16, flags=mmap.MAP_PRIVATE | MAP_32BIT)
+        self.low_base = ctypes.addressof(ctypes.c_char.from_buffer(self.low))
         try:
             create_maps(self.plan, 1 << 20, self.maps)
             for p in self.plan.programs:
@@ -59,8 +64,12 @@ class Bench:
         bytes become string pointers."""
         keep = []
         regs = ctypes.create_string_buffer(PT_REGS_SIZE)
+        low = 0
         for i, a in enumerate(args):
-            if isinstance(a, bytes):
+            if isinstance(a, bytes) and abi == "i386":
+                self.low[low:low + len(a) + 1] = a + b"\0"
+                a, low = self.low_base + low, low + len(a) + 1
+            elif isinstance(a, bytes):
                 buf = ctypes.create_string_buffer(a, len(a) + 1)
                 keep.append(buf)
                 a = ctypes.addressof(buf)
@@ -78,6 +87,7 @@ class Bench:
             p.close()
         for m in self.maps.values():
             m.close()
+        self.low.close()
 
     def __enter__(self) -> Bench:
         return self

@@ -30,7 +30,9 @@ naming the rule -- never a wrong verdict. That happens only for
   when the automaton has not settled within the window;
 * a classic rule's path on a modern call relative to a directory fd
   (``unlinkat(fd, "x", 0)`` seen by an ``unlink`` rule: the reference wants
-  it resolved against the fd, which this engine does not do).
+  it resolved against the fd, which this engine does not do);
+* a filter reading an argument that the i386 call lacks (i386 ``mmap`` takes
+  one pointer to the six values; ``sigaction`` has three of four).
 
 Rejected at load, with the rule's position and "use sctrace": FAIL (this
 kernel cannot change a call's result; see ``engine.check_fail``), REWRITE,
@@ -268,7 +270,8 @@ class _ProgramGen:
         for b in self.rules:
             variables |= b.filter.variables
             for i in b.filter.strings:
-                slots.add(self.slots[_source(b, i)])
+                if not self._missing(_source(b, i)):
+                    slots.add(self.slots[_source(b, i)])
         return variables, slots
 
     # -- program -----------------------------------------------------------------------
@@ -355,6 +358,10 @@ class _ProgramGen:
                 if self.abi == I386:  # the kernel reads the low halves only
                     c.ldxw(R0, R7, ARGS + 8 * i)
                     c.stxdw(R7, ARGS + 8 * i, R0)
+            # An i386 call may have fewer arguments than its family's signature (old
+            # mmap: one): no stale values from an earlier call in the record.
+            for i in range(n, 6):
+                c.st(8, R7, ARGS + 8 * i, 0)
             if self.prologue == Prologue.TEST:
                 c.ldxdw(R0, R6, 16)  # ctx[2]: the return value an after rule sees
                 c.stxdw(R7, RET, R0)
@@ -613,6 +620,9 @@ class _ProgramGen:
             index = e.index - 1
             arg = _signature(self.bound, self.abi)[index]
             src = _source(self.bound, index)
+            if self._missing(src):
+                c.ja(self.undecided)
+                return
             if isinstance(src, FromStruct):
                 c.ldxdw(reg, R7, EXTRA + (0 if src is FromStruct.OPEN_HOW_FLAGS else 8))
             else:
@@ -633,6 +643,12 @@ class _ProgramGen:
         else:
             c.ldxw(reg, R7, offsets[e.name])
 
+    def _missing(self, src) -> bool:
+        """Whether the call lacks argument ``src`` of the rule's signature: i386 calls
+        such as old mmap (one pointer to the six) or sigaction (three of four). The
+        rule is then undecided there, not evaluated on a meaningless register."""
+        return isinstance(src, int) and src >= self.sc.nargs
+
     def _is_str(self, e: Expr) -> bool:
         return is_string(e, _signature(self.bound))
 
@@ -650,6 +666,9 @@ class _ProgramGen:
             buf, slot_off = lay.comm, None
         else:
             src = _source(self.bound, var.index - 1)
+            if self._missing(src):
+                c.ja(u)
+                return
             slot_off = lay.slot(self.slots[src])
             buf = slot_off + 8
             c.ldxdw(R0, R7, slot_off)

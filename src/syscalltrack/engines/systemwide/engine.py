@@ -214,6 +214,7 @@ class SystemwideEngine:
         """Create, load and attach everything; on any failure nothing stays behind."""
         try:
             self._create_maps()
+            attach = []  # (when, how, program, where)
             for spec in self.plan.programs:
                 prog = Program.load(spec.prog_type, spec.instructions, maps=self._maps,
                                     name=spec.name)
@@ -221,10 +222,13 @@ class SystemwideEngine:
                 if spec.syscall.abi == I386:  # reached through its dispatcher's table
                     self._maps[spec.attach[0]].update(struct.pack("<I", spec.syscall.nr),
                                                       struct.pack("<I", prog.fd))
-            dispatchers = [Program.load(ProgType.RAW_TRACEPOINT, d.instructions,
-                                        maps=self._maps, name=d.name)
-                           for d in self.plan.dispatchers]
-            self._programs += dispatchers
+                else:
+                    attach.append((spec.when, attach_tracepoint, prog, spec.attach))
+            for d in self.plan.dispatchers:
+                prog = Program.load(ProgType.RAW_TRACEPOINT, d.instructions, maps=self._maps,
+                                    name=d.name)
+                self._programs.append(prog)
+                attach.append((d.when, attach_raw_tracepoint, prog, d.attach[1:]))
             # Attach order: the cleaner and exit programs before the enter programs that
             # create entries, so that no entry is made that nothing will delete.
             if self.plan.has_after:
@@ -232,11 +236,6 @@ class SystemwideEngine:
                                        name="sct_cleaner")
                 self._programs.append(cleaner)
                 self._links.append(attach_tracepoint(cleaner, "sched", "sched_process_exit"))
-            attach = [(spec.when, attach_tracepoint, prog, spec.attach)
-                      for spec, prog in zip(self.plan.programs, self._programs, strict=False)
-                      if spec.syscall.abi != I386]
-            attach += [(d.when, attach_raw_tracepoint, prog, d.attach[1:])
-                       for d, prog in zip(self.plan.dispatchers, dispatchers, strict=True)]
             for _, how, prog, where in sorted(attach, key=lambda a: a[0] is not When.AFTER):
                 self._links.append(how(prog, *where))
             self._ring = RingBuffer(self._maps[EVENTS])
