@@ -2,6 +2,7 @@
 the same rules for them behind raw sys_enter/sys_exit dispatchers. A 32-bit call must
 not get past a rule, and a 64-bit call must not be reported twice."""
 
+import ctypes
 import os
 import shutil
 import struct
@@ -24,7 +25,7 @@ from syscalltrack.events.format import LogFormat
 from syscalltrack.rules import load_rules
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: bpf() and tracefs")
-I386_UNLINK, X86_64_UNLINK = 10, 87
+I386_UNLINK, X86_64_UNLINK, MEMFD_SECRET = 10, 87, 447
 
 
 @pytest.fixture
@@ -112,6 +113,8 @@ def test_i386_unlink_is_logged_once_with_its_abi_and_number(helper, work):
     (work / "x32").touch()
     with SystemwideEngine(load_rules(text)) as engine:
         assert [d.attach for d in engine.plan.dispatchers] == [("raw_tracepoint", "sys_enter")]
+        assert {p.attach[0] for p in engine.plan.programs} == {"sct_x86_enter",
+                                                                 "sct_i386_enter"}
         proc = subprocess.Popen([helper, "unlink", f"{work}/x64", "i386unlink", f"{work}/x32"],
                                 stdout=subprocess.PIPE)
         assert proc.wait() == 0
@@ -149,7 +152,17 @@ def test_after_rule_sees_the_i386_entry_and_return_value(helper, work):
         ("i386", I386_UNLINK, (f"{work}/missing".encode(),), -2, "after")]
 
 
-def test_no_dispatcher_when_no_watched_call_exists_on_i386():
-    with SystemwideEngine(load_rules(rule("acc", "accept"))) as engine:
+def test_tracepoints_and_no_dispatcher_when_no_watched_call_exists_on_i386():
+    """memfd_secret has no i386 number: its rule runs on syscalls:sys_enter_memfd_secret."""
+    with SystemwideEngine(load_rules(rule("secret", "memfd_secret"))) as engine:
         assert engine.plan.dispatchers == ()
-        assert all(p.syscall.abi == "x86_64" for p in engine.plan.programs)
+        assert [(p.syscall.abi, p.attach) for p in engine.plan.programs] == [
+            ("x86_64", ("syscalls", "sys_enter_memfd_secret"))]
+        ctypes.CDLL(None, use_errno=True).syscall(MEMFD_SECRET, 0)
+        got = ours(engine, os.getpid())
+    assert [(e.abi, e.nr, e.rule) for e in got] == [("x86_64", MEMFD_SECRET, "secret")]
+
+
+def test_a_rule_on_an_i386_only_call_runs_on_i386():
+    with SystemwideEngine(load_rules(rule("sc", "socketcall", "PARAMS[1] == 3"))) as engine:
+        assert [(p.syscall.abi, p.syscall.nr) for p in engine.plan.programs] == [("i386", 102)]

@@ -63,14 +63,16 @@ def test_failed_load_leaves_nothing(monkeypatch):
     from syscalltrack.engines.systemwide import engine as engine_mod
 
     calls = []
-    real = engine_mod.attach_tracepoint
 
-    def flaky(prog, category, name):
-        calls.append(prog.id)
-        if len(calls) == 3:
-            raise OSError("attach refused (test)")
-        return real(prog, category, name)
-    monkeypatch.setattr(engine_mod, "attach_tracepoint", flaky)
+    def flaky(real):
+        def attach(prog, *where):
+            calls.append(prog.id)
+            if len(calls) == 3:
+                raise OSError("attach refused (test)")
+            return real(prog, *where)
+        return attach
+    for name in ("attach_tracepoint", "attach_raw_tracepoint"):
+        monkeypatch.setattr(engine_mod, name, flaky(getattr(engine_mod, name)))
     engine = SystemwideEngine(load_rules(TEXT + rule("p", "ptrace")))
     with pytest.raises(OSError, match="test"):
         engine.load()

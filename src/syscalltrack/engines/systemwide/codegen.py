@@ -1,14 +1,24 @@
-"""From a validated RuleSet to eBPF programs: one per (system call, when) that has rules.
+"""From a validated RuleSet to eBPF programs: one per (system call, ABI, when) with rules.
+
+A rule list runs on its x86_64 call and on each i386 (``int $0x80``) call of
+its family (``unlink``: x86_64 87 and i386 10), with the same body; i386
+programs see 32-bit registers and the compat signature (``long`` and
+pointers 32-bit), and their events say abi ``i386`` with the i386 number.
+The programs hang off raw-tracepoint *dispatchers* (see ``engine`` for why
+and what that costs). Not seen through their family: the i386 multiplexers
+``socketcall`` and ``ipc`` (a ``connect`` rule misses ``socketcall(SYS_CONNECT,
+...)``); a rule may name them directly.
 
 Program shape (``dump()`` prints it next to each rule):
 
 * a *prologue* that puts the call's raw arguments into the frame
-  (``layout.py``): from the tracepoint context (``syscalls:sys_enter_X`` keeps
-  argument i at the offset its format file gives, 16 + 8·i), from the saved
-  entry for exit programs, or -- the *test* prologue -- from a fake
-  ``pt_regs`` in the test's own memory with ``probe_read_user``, so that
-  BPF_PROG_TEST_RUN on a RAW_TRACEPOINT program runs exactly the body that
-  production runs;
+  (``layout.py``): from the kernel's ``pt_regs`` (raw tracepoint: x86_64
+  di si dx r10 r8 r9, i386 bx cx dx si di bp, offsets from BTF), from the
+  tracepoint context (``syscalls:sys_enter_X`` keeps argument i at the
+  offset its format file gives), from the saved entry for exit programs,
+  or -- the *test* prologue -- from a fake ``pt_regs`` in the test's own
+  memory with ``probe_read_user``, so that BPF_PROG_TEST_RUN on a
+  RAW_TRACEPOINT program runs exactly the body that production runs;
 * the ids, COMM and strings the filters of this list read (and nothing more:
   a call that no rule can match pays for what its filters look at only);
 * the rules in list order: the variant's condition (``unlinkat`` counts as
@@ -95,13 +105,14 @@ TMP = -456
 TS = -464
 TMP2 = -472
 
-# Prog arrays the i386 dispatchers tail-call through, indexed by i386 call number.
-I386_TABLES = {When.BEFORE: "sct_i386_enter", When.AFTER: "sct_i386_exit"}
+# Prog arrays the dispatchers tail-call through, indexed by call number.
+TABLES = {(X86_64, When.BEFORE): "sct_x86_enter", (X86_64, When.AFTER): "sct_x86_exit",
+          (I386, When.BEFORE): "sct_i386_enter", (I386, When.AFTER): "sct_i386_exit"}
 
 
 class Prologue:
-    TRACEPOINT = "tracepoint"  # x86_64: syscalls:sys_enter_X / sys_exit_X context
-    RAW = "raw"  # i386: raw sys_enter / sys_exit context (regs, id or ret), tail-called
+    TRACEPOINT = "tracepoint"  # syscalls:sys_enter_X / sys_exit_X context (x86_64 only)
+    RAW = "raw"  # raw sys_enter / sys_exit context (regs, id or ret), tail-called
     TEST = "test"
 
 
@@ -873,12 +884,11 @@ def _check_filter(bound: BoundRule) -> list[tuple[object, str]]:
 
 @dataclass(frozen=True)
 class Dispatcher:
-    """A raw tracepoint program sending i386 calls to their programs (see the engine)."""
+    """A raw tracepoint program sending each call to its program (see the engine)."""
 
     name: str
     when: When
-    table: str  # the PROG_ARRAY map, indexed by i386 call number
-    entries: int  # its size: the highest number watched, plus one
+    tables: tuple[tuple[str, int], ...]  # (PROG_ARRAY map, size) for x86_64, then i386
     instructions: tuple[Instruction, ...]
 
     @property
@@ -914,8 +924,10 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
              prologue: str = Prologue.TRACEPOINT) -> Plan:
     """The programs for ``ruleset``; RuleError naming every rule the kernel cannot run.
 
-    Each list runs on the x86_64 call (a tracepoint program) and on each i386
-    call of its family (a raw-tracepoint program the dispatcher tail-calls).
+    Each list runs on the x86_64 call and on each i386 call of its family. When
+    some watched call exists on i386 (nearly always), every program is a raw
+    tracepoint one that a dispatcher tail-calls; otherwise the x86_64 programs
+    attach to the syscalls:* tracepoints (see the engine for the costs).
     ``prologue=TEST`` makes every program a test-run one, i386 ones included.
     """
     if window & (window - 1) or not 64 <= window <= 4096:
@@ -956,6 +968,7 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
     slots = max((len(string_slots(sc)) for scs in calls.values() for sc in scs), default=0)
     layout = Layout(window, record_string, slots, kern.cred_size)
     dfas = DfaTables()
+    raw = any(sc.abi == I386 for scs in calls.values() for sc in scs)
     work = []
     for name, scs in calls.items():
         before, after = lists[name].get(When.BEFORE, ()), lists[name].get(When.AFTER, ())
@@ -970,7 +983,7 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
             if prologue == Prologue.TEST:
                 pro = prologue
             else:
-                pro = Prologue.TRACEPOINT if sc.abi == X86_64 else Prologue.RAW
+                pro = Prologue.RAW if raw else Prologue.TRACEPOINT
             work += [(sc, w, rules, pro, saves) for w, rules, saves in progs]
     for sc, w, rules, pro, saves in work:
         _program(layout, kern, dfas, sc, w, rules, pro, saves, diagnostics)
@@ -981,11 +994,10 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
     final = tuple(_program(layout, kern, dfas, sc, w, rules, pro, saves, diagnostics)
                   for sc, w, rules, pro, saves in work)
     dispatchers = ()
-    if prologue != Prologue.TEST:
-        dispatchers = tuple(dispatcher(when, kern, max(p.syscall.nr for p in group) + 1)
+    if raw and prologue != Prologue.TEST:
+        dispatchers = tuple(dispatcher(when, kern, [p.syscall for p in final if p.when is when])
                             for when in (When.BEFORE, When.AFTER)
-                            if (group := [p for p in final
-                                          if p.syscall.abi == I386 and p.when is when]))
+                            if any(p.when is when for p in final))
     return Plan(ruleset, layout, final, tuple(dfas.tables), dfas.value_size,
                 any(lists[n].get(When.AFTER) for n in lists) and prologue != Prologue.TEST,
                 dispatchers)
@@ -1006,7 +1018,7 @@ def _program(layout, kern, dfas, sc, when, rules, prologue, saves, diagnostics) 
         attach = ("raw_tracepoint", "sys_exit" if when is When.AFTER else "sys_enter")
         prog_type = ProgType.RAW_TRACEPOINT
     elif prologue == Prologue.RAW:
-        attach = (I386_TABLES[when], str(sc.nr))
+        attach = (TABLES[(sc.abi, when)], str(sc.nr))
         prog_type = ProgType.RAW_TRACEPOINT
     else:
         event = "sys_exit_" if when is When.AFTER else "sys_enter_"
@@ -1017,20 +1029,16 @@ def _program(layout, kern, dfas, sc, when, rules, prologue, saves, diagnostics) 
                        tuple(gen.spans))
 
 
-def dispatcher(when: When, kern: Kernel, entries: int) -> Dispatcher:
-    """sys_enter / sys_exit on every call: return at once unless the task is in an
-    i386 call (TS_COMPAT), else tail-call the program of its i386 number (none:
-    the tail call falls through)."""
+def dispatcher(when: When, kern: Kernel, calls: list[Syscall]) -> Dispatcher:
+    """sys_enter / sys_exit on every call: tail-call the program of the call's number
+    in the x86_64 table, or the i386 one when the task is in an int $0x80 call
+    (TS_COMPAT); a number with no program falls through the tail call."""
     c = _Code()
     c.mov(R6, R1)
     # A BTF task pointer lets the verifier allow a direct (fault-safe) load: one helper
-    # call instead of two on every system call (measured: ~60 ns less here).
+    # call instead of two on every system call.
     c.call("get_current_task_btf")
-    c.ldxw(R0, R0, kern.task_status)
-    c.jset(R0, TS_COMPAT, "compat")
-    c.mov(R0, 0)
-    c.exit()
-    c.place("compat")
+    c.ldxw(R7, R0, kern.task_status)
     if when is When.AFTER:  # sys_exit has (regs, ret): the number is regs->orig_ax
         c.ldxdw(R3, R6, 0)
         c.add(R3, kern.orig_ax)
@@ -1041,13 +1049,20 @@ def dispatcher(when: When, kern: Kernel, entries: int) -> Dispatcher:
         c.ldxdw(R3, R10, TMP)
     else:  # sys_enter has (regs, id)
         c.ldxdw(R3, R6, 8)
+    c.ld_map_fd(R2, TABLES[(X86_64, when)])
+    c.jset(R7, TS_COMPAT, "compat")
+    c.ja("call")
+    c.place("compat")
+    c.ld_map_fd(R2, TABLES[(I386, when)])
+    c.place("call")
     c.mov(R1, R6)
-    c.ld_map_fd(R2, I386_TABLES[when])
     c.call("tail_call")
     c.mov(R0, 0)
     c.exit()
+    tables = tuple((TABLES[(abi, when)], 1 + max((sc.nr for sc in calls if sc.abi == abi),
+                                                  default=0)) for abi in (X86_64, I386))
     letter = "x" if when is When.AFTER else "e"
-    return Dispatcher(f"sct_i386_{letter}", when, I386_TABLES[when], entries, c.finish())
+    return Dispatcher(f"sct_dispatch_{letter}", when, tables, c.finish())
 
 
 def cleaner() -> tuple[Instruction, ...]:
