@@ -3,10 +3,10 @@
 It knows nothing about rules: the code generator builds instructions with
 :mod:`.asm`, loads them with :mod:`.prog` against maps from :mod:`.maps`,
 attaches them with :mod:`.link` and reads events with :mod:`.ringbuf`.
-:mod:`.btf` gives kernel struct offsets, :mod:`.tracefs` tracepoint context
-layouts, :mod:`.features` what this kernel allows, :mod:`.sys` the raw
-``bpf()`` call. Every kernel object is owned by one Python object with
-``close()`` and a ``with`` form.
+:mod:`.btf` gives kernel struct offsets (and loads the BTF callbacks need),
+:mod:`.tracefs` tracepoint context layouts, :mod:`.features` what this
+kernel allows, :mod:`.sys` the raw ``bpf()`` call. Every kernel object is
+owned by one Python object with ``close()`` and a ``with`` form.
 """
 
 from .asm import AsmError, Assembler, Instruction, disassemble
