@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syscalltrack.events import LOG_MACROS, LogFormat, escape, quote
+from syscalltrack.events import LOG_MACROS, Event, LogFormat, Lost, Undecided, escape, quote
+from syscalltrack.events.render import Renderer
+from syscalltrack.syscalls import table
 
 ARTICLE_UNLINK = "%comm : %params delete by %euid --> %suid"
 
@@ -84,3 +87,16 @@ def test_escape_is_printable_and_reversible(raw):
     assert SAFE_LINE.fullmatch(printed)
     assert printed.encode("ascii").decode("unicode_escape").encode("latin-1") == raw
 
+
+
+def test_notices_escape_what_a_process_controls():
+    sig = table().lookup("unlink").args
+    forged = Event("x86_64", 87, "unlink", sig, (1,), (b"x",), 1, 1, 0, 0, 0, 0, 0, 0, 0,
+                   b"a\n<13>fake\x1b[2J", 0)
+    text = Renderer()(Undecided("r", 0, forged))
+    assert "\n" not in text and "\x1b" not in text
+    assert text == "-- rule r undecided in the kernel for 1[a\\n<13>fake\\x1b[2J] unlink: " \
+                   "no action taken --"
+    assert Renderer()(Lost("r", 0, 7)) == \
+        "-- 7 events lost in the kernel (rule r: ring buffer full) --"
+    assert json.loads(Renderer(json=True)(Lost("r", 0, 7)))["count"] == 7

@@ -30,10 +30,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from ..bpf import features, tracefs
-from ..engines.systemwide import Lost, SystemwideEngine, Undecided
+from ..engines.systemwide import SystemwideEngine
 from ..engines.systemwide.codegen import EVENTS
-from ..events import Event, LogFormat, unknown_macros
-from ..events.jsonfmt import to_dict
+from ..events import LogFormat, Lost, unknown_macros
 from ..events.render import Renderer
 from ..rules import RuleError, load_rules
 from ..sinks.jsonfile import JsonFileSink
@@ -73,23 +72,6 @@ def preflight() -> None:
                   features.have_attach("syscall_tracepoint")):
         if not probe:
             raise StartupError(f"the kernel refuses what the tracker needs: {probe.reason}")
-
-
-def _lost_text(item: Lost) -> str:
-    return f"-- {item.count} events lost in the kernel (rule {item.rule}: ring buffer full) --"
-
-
-def _undecided_text(item: Undecided) -> str:
-    e = item.event
-    return (f"-- rule {item.rule} undecided in the kernel for {e.pid}"
-            f"[{e.comm.decode('ascii', 'backslashreplace')}] {e.name}: no action taken --")
-
-
-def _notice_json(item: Lost | Undecided) -> str:
-    if isinstance(item, Lost):
-        return json.dumps({"notice": "lost", "count": item.count, "where": "kernel",
-                           "rule": item.rule})
-    return json.dumps({"notice": "undecided", "rule": item.rule, "event": to_dict(item.event)})
 
 
 class _Control:
@@ -304,11 +286,7 @@ class Daemon:
         render = self.renderers.get(key)
         if render is None:
             render = self.renderers[key] = Renderer(json=key[0], override=key[1])
-        if key[0]:
-            return [render(x) if x.__class__ is Event else _notice_json(x) for x in items]
-        return [render(x) if x.__class__ is Event
-                else _lost_text(x) if x.__class__ is Lost else _undecided_text(x)
-                for x in items]
+        return [render(x) for x in items]
 
     def _flush_reader(self, reader: Reader) -> None:
         done = reader.flush()

@@ -3,7 +3,7 @@
 Knows nothing of engines; sinks and tools consume what this package renders.
 """
 
-from .event import ArgValue, Event, SockAddr, Unreadable
+from .event import ArgValue, Event, Lost, SockAddr, StreamItem, Undecided, Unreadable
 from .format import (
     DEFAULT_FORMAT,
     LOG_MACROS,
@@ -18,7 +18,23 @@ from .format import (
 from .jsonfmt import JSONEventError, from_json, to_json
 
 __all__ = [
-    "DEFAULT_FORMAT", "LOG_MACROS", "ArgValue", "Event", "JSONEventError", "Limits",
-    "LogFormat", "SockAddr", "Unreadable", "escape", "format_params", "format_value",
-    "from_json", "quote", "to_json", "unknown_macros",
+    "DEFAULT_FORMAT",
+    "LOG_MACROS",
+    "ArgValue",
+    "Event",
+    "JSONEventError",
+    "Limits",
+    "LogFormat",
+    "Lost",
+    "SockAddr",
+    "StreamItem",
+    "Undecided",
+    "Unreadable",
+    "escape",
+    "format_params",
+    "format_value",
+    "from_json",
+    "quote",
+    "to_json",
+    "unknown_macros",
 ]

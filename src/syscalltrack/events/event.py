@@ -84,3 +84,28 @@ class Event:
 
     def path(self, index: int) -> bytes | None:
         return self.paths.get(index)
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """`count` events of rule `rule` were dropped before reaching user space (buffer full)."""
+
+    rule: str
+    index: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Undecided:
+    """The engine could not decide rule `rule` for this call, so it took no action.
+
+    `event` is the call as it was seen (its `rule` is the undecided one).
+    """
+
+    rule: str
+    index: int
+    event: Event
+
+
+# What an engine's event stream carries: events, and notices that say what it did not.
+StreamItem = Event | Lost | Undecided

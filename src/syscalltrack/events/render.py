@@ -7,9 +7,11 @@ and kept, since a handful of rules yields a handful of formats.
 
 from __future__ import annotations
 
-from .event import Event
-from .format import _TOKEN, DEFAULT_FORMAT, Limits, LogFormat
-from .jsonfmt import to_json
+import json as _json
+
+from .event import Event, Lost, StreamItem, Undecided
+from .format import _TOKEN, DEFAULT_FORMAT, Limits, LogFormat, escape
+from .jsonfmt import to_dict, to_json
 
 # sctrace's strace-like view of calls no rule matched: the default format with
 # the return value in place of the rule name.
@@ -26,7 +28,10 @@ class Renderer:
         self.limits = limits or Limits()
         self._formats: dict[str, LogFormat] = {}
 
-    def __call__(self, event: Event) -> str:
+    def __call__(self, item: StreamItem) -> str:
+        if item.__class__ is not Event:
+            return self.notice(item)
+        event = item
         if self.json:
             return to_json(event)
         if self.override is not None:
@@ -39,6 +44,25 @@ class Renderer:
         if compiled is None:
             compiled = self._formats[fmt] = LogFormat(fmt, self.limits)
         return compiled.render(event)
+
+    def notice(self, item: Lost | Undecided) -> str:
+        """A notice as one line: `-- ... --` in text, an object with "notice" in JSON."""
+        if item.__class__ is Lost:
+            if self.json:
+                return _json.dumps({"notice": "lost", "count": item.count, "where": "kernel",
+                                    "rule": item.rule})
+            return (f"-- {item.count} events lost in the kernel (rule {escape(_b(item.rule))}: "
+                    "ring buffer full) --")
+        if self.json:
+            return _json.dumps({"notice": "undecided", "rule": item.rule,
+                                "event": to_dict(item.event)})
+        e = item.event
+        return (f"-- rule {escape(_b(item.rule))} undecided in the kernel for "
+                f"{e.pid}[{escape(e.comm)}] {e.name}: no action taken --")
+
+
+def _b(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
 
 
 def macros_used(formats) -> frozenset[str]:

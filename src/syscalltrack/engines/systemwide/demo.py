@@ -12,9 +12,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ...events.format import DEFAULT_FORMAT, LogFormat
+from ...events.render import Renderer
 from ...rules import ActionType, RuleSet, load_rules
-from .engine import Lost, SystemwideEngine, Undecided
+from .engine import SystemwideEngine
 
 ARTICLE_RULES = Path(__file__).resolve().parents[4] / "examples" / "article.rules"
 
@@ -27,19 +27,9 @@ def article_log_rules(path: str | os.PathLike = ARTICLE_RULES) -> RuleSet:
 
 def log_lines(engine: SystemwideEngine, timeout: float | None = None) -> Iterator[str]:
     """sctlog's view of an engine: one rendered line per event or notice."""
-    formats: dict[str | None, LogFormat] = {}
+    render = Renderer()
     for item in engine.events(timeout):
-        if isinstance(item, Lost):
-            yield f"syscalltrack: {item.count} events of rule {item.rule} lost (buffer full)"
-        elif isinstance(item, Undecided):
-            e = item.event
-            yield (f"syscalltrack: rule {item.rule} undecided in the kernel for "
-                   f"{e.pid}[{e.comm.decode(errors='replace')}] {e.name}: no action taken")
-        else:
-            fmt = item.log_format or DEFAULT_FORMAT
-            if fmt not in formats:
-                formats[fmt] = LogFormat(fmt)
-            yield formats[fmt](item)
+        yield render(item)
 
 
 def watch_article(path: str | os.PathLike = ARTICLE_RULES,

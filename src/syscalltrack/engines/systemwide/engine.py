@@ -51,7 +51,7 @@ from ...bpf.link import Link, attach_raw_tracepoint, attach_tracepoint
 from ...bpf.maps import Map, MapSpec, MapType
 from ...bpf.prog import Program, ProgType
 from ...bpf.ringbuf import RingBuffer
-from ...events.event import Event, Unreadable
+from ...events.event import Event, Lost, Undecided, Unreadable
 from ...rules import ActionType, Diagnostic, RuleError, RuleSet, When, rule_text
 from ...syscalls import ArgKind, FromStruct
 from . import codegen
@@ -61,27 +61,6 @@ from .layout import CRED_FIELDS, KIND_UNDECIDED, kernel
 BPF_F_NO_PREALLOC = 1
 AFTER_ENTRIES = 65536
 COUNTER_INTERVAL = 0.2  # seconds between reads of the lost counters while polling
-
-
-@dataclass(frozen=True, slots=True)
-class Lost:
-    """``count`` records of rule ``rule`` were dropped (ring buffer full) since the last notice."""
-
-    rule: str
-    index: int
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Undecided:
-    """The kernel could not decide rule ``rule`` for this call, so no action was taken.
-
-    ``event`` is the call as it was seen (its ``rule`` is the undecided one).
-    """
-
-    rule: str
-    index: int
-    event: Event
 
 
 @dataclass(frozen=True, slots=True)
