@@ -22,7 +22,7 @@ from syscalltrack.engines.systemwide import SystemwideEngine
 from syscalltrack.engines.systemwide.layout import TS_COMPAT, kernel
 from syscalltrack.events.event import Event
 from syscalltrack.events.format import LogFormat
-from syscalltrack.rules import load_rules
+from syscalltrack.rules import RuleError, load_rules
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: bpf() and tracefs")
 I386_UNLINK, X86_64_UNLINK, MEMFD_SECRET = 10, 87, 447
@@ -166,3 +166,20 @@ def test_tracepoints_and_no_dispatcher_when_no_watched_call_exists_on_i386():
 def test_a_rule_on_an_i386_only_call_runs_on_i386():
     with SystemwideEngine(load_rules(rule("sc", "socketcall", "PARAMS[1] == 3"))) as engine:
         assert [(p.syscall.abi, p.syscall.nr) for p in engine.plan.programs] == [("i386", 102)]
+
+
+def test_without_compat_the_cheap_tracepoints_run_and_i386_calls_are_not_seen(helper, work):
+    text = rule("rm", "unlink", f'PARAMS[1] startswith "{work}/"')
+    (work / "x64").touch()
+    (work / "x32").touch()
+    with SystemwideEngine(load_rules(text), compat=False) as engine:
+        assert engine.plan.dispatchers == ()
+        assert {p.attach for p in engine.plan.programs} == {
+            ("syscalls", "sys_enter_unlink"), ("syscalls", "sys_enter_unlinkat")}
+        proc = subprocess.Popen([helper, "unlink", f"{work}/x64", "i386unlink", f"{work}/x32"],
+                                stdout=subprocess.PIPE)
+        assert proc.wait() == 0
+        got = ours(engine, proc.pid)
+    assert [(e.abi, e.nr) for e in got] == [("x86_64", X86_64_UNLINK)]
+    with pytest.raises(RuleError, match="socketcall exists on i386 only"):
+        SystemwideEngine(load_rules(rule("sc", "socketcall")), compat=False)

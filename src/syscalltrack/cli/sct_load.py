@@ -24,6 +24,9 @@ def add_daemon_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--syslog-socket", default=DEV_LOG, metavar="PATH",
                         help=f"syslog socket (default: {DEV_LOG})")
     parser.add_argument("--no-syslog", action="store_true", help="send nothing to syslog")
+    parser.add_argument("--no-compat", action="store_true",
+                        help="do not watch 32-bit (int $0x80) calls: cheaper on every system "
+                             "call, but a 32-bit program then goes around the rules")
 
 
 def passthrough(args: argparse.Namespace) -> list[str]:
@@ -35,6 +38,8 @@ def passthrough(args: argparse.Namespace) -> list[str]:
         argv += ["--json-file", args.json_file]
     if args.no_syslog:
         argv.append("--no-syslog")
+    if args.no_compat:
+        argv.append("--no-compat")
     return argv
 
 

@@ -167,7 +167,7 @@ class Daemon:
         try:
             ruleset = load_rules(text, filename=path)
             if ruleset.rules:
-                self._set_engine(SystemwideEngine(ruleset).load())
+                self._set_engine(self._new_engine(ruleset))
         except (RuleError, OSError) as err:
             raise StartupError(f"cannot restore the saved rule set {path}:\n{err}") from None
         self.restored = len(ruleset.rules)
@@ -462,7 +462,7 @@ class Daemon:
             if not ruleset.rules:
                 self._set_engine(None)
             elif self.engine is None:
-                self._set_engine(SystemwideEngine(ruleset).load())
+                self._set_engine(self._new_engine(ruleset))
             else:
                 self.engine.replace(ruleset)  # the new set attaches before the old detaches
                 self._watch_ring()
@@ -570,7 +570,9 @@ class Daemon:
         return {
             "pid": os.getpid(),
             "uptime": round(time.monotonic() - self.started, 3),
-            "engine": None if engine is None else {"name": "systemwide (eBPF)", **engine.ids()},
+            "engine": None if engine is None else {"name": "systemwide (eBPF)",
+                                                   "i386_calls_watched": engine.compat,
+                                                   **engine.ids()},
             "kernel": features.probe().render(),
             "rules": rules,
             "events": {"delivered": self.delivered, "kernel_lost": self.kernel_lost},
@@ -588,6 +590,9 @@ class Daemon:
         }
 
     # -- the engine --------------------------------------------------------------------
+    def _new_engine(self, ruleset) -> SystemwideEngine:
+        return SystemwideEngine(ruleset, compat=not self.options.no_compat).load()
+
     def _set_engine(self, engine: SystemwideEngine | None) -> None:
         """Make ``engine`` current; the old one's remaining events are delivered, then it
         is closed (all its kernel objects with it)."""

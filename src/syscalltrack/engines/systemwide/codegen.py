@@ -921,7 +921,7 @@ def targets(ruleset: RuleSet) -> list[tuple[str, When, tuple[BoundRule, ...]]]:
 
 
 def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
-             prologue: str = Prologue.TRACEPOINT) -> Plan:
+             prologue: str = Prologue.TRACEPOINT, compat: bool = True) -> Plan:
     """The programs for ``ruleset``; RuleError naming every rule the kernel cannot run.
 
     Each list runs on the x86_64 call and on each i386 call of its family. When
@@ -929,6 +929,8 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
     tracepoint one that a dispatcher tail-calls; otherwise the x86_64 programs
     attach to the syscalls:* tracepoints (see the engine for the costs).
     ``prologue=TEST`` makes every program a test-run one, i386 ones included.
+    ``compat=False`` leaves i386 calls out: cheaper, but then a 32-bit
+    ``int $0x80`` call goes around every rule.
     """
     if window & (window - 1) or not 64 <= window <= 4096:
         raise ValueError("window must be a power of two from 64 to 4096")
@@ -955,12 +957,18 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
             for pos, why in _check_filter(b):
                 reject(b, pos, why)
         native = table().by_name(name)
+        if native is None and not compat:
+            for b in bound:
+                reject(b, b.rule.pos_of("syscall_name"),
+                       f"{b.rule.syscall} exists on i386 only, and i386 calls are not watched "
+                       "(the tracker runs with --no-compat)")
+            continue
         if native is not None and native.tracepoint is None:
             for b in bound:
                 reject(b, b.rule.pos_of("syscall_name"),
                        f"{b.rule.syscall} has no x86_64 syscall tracepoint to attach to")
             continue
-        calls[name] = ([native] if native else []) + list(i386_calls(name))
+        calls[name] = ([native] if native else []) + (list(i386_calls(name)) if compat else [])
         lists.setdefault(name, {})[when] = bound
     if diagnostics:
         raise RuleError(diagnostics)
