@@ -101,12 +101,12 @@ class RingBuffer:
         self._cons[0] = cons
         return out
 
-    def read_fixed(self, record: struct.Struct) -> list[tuple]:
+    def read_fixed(self, record: struct.Struct, limit: int | None = None) -> list[tuple]:
         """Decode a batch of fixed-size records with one ``iter_unpack``.
 
         Every record in the ring must be ``record.size`` bytes (the program
         only emits that layout); otherwise ValueError. Reads what is committed
-        now and publishes the new consumer position once.
+        now, at most ``limit`` records, and publishes the new consumer position once.
         """
         size = record.size
         stride = record_stride(size)
@@ -119,6 +119,8 @@ class RingBuffer:
             return []
         if span % stride:
             raise ValueError(f"ring holds records other than {size}-byte ones")
+        if limit is not None:
+            span = min(span, limit * stride)
         off = cons & self._mask
         headers = self._hdr[off >> 2:(off + span) >> 2:stride >> 2].tolist()
         count = len(headers)

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_daemon(args: argparse.Namespace) -> int:
     options = Options(restore=args.restore, json_file=args.json_file,
                       syslog_socket=None if args.no_syslog else args.syslog_socket,
-                      syslog_facility=args.syslog_facility)
+                      syslog_facility=args.syslog_facility, compat=not args.no_compat)
     return launch.run(options, args.ready_fd)
 
 
@@ -73,8 +73,9 @@ def render_status(s: dict) -> str:
     if engine is None:
         out.append("engine: systemwide (eBPF), idle: no rules loaded, no kernel objects")
     else:
-        out.append(f"engine: {engine['name']}, programs {engine['programs']}, "
-                   f"maps {engine['maps']}")
+        watched = "x86_64 and i386" if engine["i386_calls_watched"] else "x86_64 only"
+        out.append(f"engine: {engine['name']}, calls watched: {watched}, programs "
+                   f"{engine['programs']}, maps {engine['maps']}")
     ev = s["events"]
     out.append(f"events: {ev['delivered']} delivered, {ev['kernel_lost']} lost in the kernel "
                "(ring buffer full)")

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 from ..bpf import features, tracefs
 from ..engines.systemwide import SystemwideEngine
-from ..engines.systemwide.codegen import EVENTS
 from ..events import LogFormat, Lost, unknown_macros
 from ..events.render import Renderer
 from ..rules import RuleError, load_rules
@@ -41,6 +40,7 @@ from ..sinks.syslog import DEV_LOG, FACILITIES, SyslogSink
 from . import protocol
 
 TICK = 0.25  # seconds: how often kernel loss counters are read while idle
+BATCH = 8192  # records decoded per loop turn: bounds latency and memory under a burst
 RECV_SIZE = 65536
 Key = tuple[bool, str | None]  # (json, format override): one rendering
 DEFAULT_KEY: Key = (False, None)
@@ -57,6 +57,7 @@ class Options:
     json_file: str | None = None
     syslog_socket: str | None = DEV_LOG  # None: no syslog output
     syslog_facility: str = "authpriv"  # LOG lines name users and files: keep them private
+    compat: bool = True  # also watch i386 (int $0x80) calls
 
 
 def preflight() -> None:
@@ -231,7 +232,8 @@ class Daemon:
     def serve(self) -> None:
         """Run until unloaded or signalled to stop."""
         while not self.stopping:
-            for key, mask in self.sel.select(TICK if self.engine else None):
+            backlog = self.engine is not None and self.engine.pending()
+            for key, mask in self.sel.select(0 if backlog else TICK if self.engine else None):
                 what = key.data
                 if what == "ring":
                     self._pump()
@@ -248,8 +250,10 @@ class Daemon:
         self._finish_unload()
 
     def _pump(self) -> None:
+        """One bounded batch from the kernel: under a burst the loop still answers
+        control requests and readers between batches (the rest waits in the ring)."""
         if self.engine is not None:
-            items = self.engine.poll(0)
+            items = self.engine.poll(0, BATCH)
             if items:
                 self._dispatch(items)
 
@@ -591,7 +595,7 @@ class Daemon:
 
     # -- the engine --------------------------------------------------------------------
     def _new_engine(self, ruleset) -> SystemwideEngine:
-        return SystemwideEngine(ruleset, compat=not self.options.no_compat).load()
+        return SystemwideEngine(ruleset, compat=self.options.compat).load()
 
     def _set_engine(self, engine: SystemwideEngine | None) -> None:
         """Make ``engine`` current; the old one's remaining events are delivered, then it
@@ -608,8 +612,7 @@ class Daemon:
 
     def _watch_ring(self) -> None:
         self._unwatch_ring()
-        # The engine exposes no fileno(); its ring map's fd is what epoll needs.
-        fd = self.engine._maps[EVENTS].fd
+        fd = self.engine.fileno()
         self.sel.register(fd, selectors.EVENT_READ, "ring")
         self._ring_fd = fd
 

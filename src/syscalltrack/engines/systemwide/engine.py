@@ -313,17 +313,29 @@ class SystemwideEngine:
         """Committed records as tuples (``layout.record_struct`` fields), undecoded."""
         return self._ring.read_fixed(self._decoder.struct)
 
-    def poll(self, timeout: float | None = 0) -> list[Event | Lost | Undecided]:
-        """What arrived, waiting up to ``timeout`` seconds (None: until something does)."""
+    def poll(self, timeout: float | None = 0,
+             limit: int | None = None) -> list[Event | Lost | Undecided]:
+        """What arrived, waiting up to ``timeout`` seconds (None: until something does);
+        at most ``limit`` records, so that a caller's loop stays responsive under a burst."""
         if self._ring is None:
             raise RuntimeError("engine is not loaded")
         out, self._pending = self._pending, []
         if not out and not self._ring.pending:
             self._ring.poll(timeout)
         decode = self._decoder.decode
-        out += [decode(row) for row in self._ring.read_fixed(self._decoder.struct)]
+        out += [decode(row) for row in self._ring.read_fixed(self._decoder.struct, limit)]
         out += self._lost_notices()
         return out
+
+    def pending(self) -> bool:
+        """True when records wait in the ring (a bounded poll left some behind)."""
+        return self._ring is not None and self._ring.pending > 0
+
+    def fileno(self) -> int:
+        """The ring buffer's fd: readable when records wait (for select/epoll loops)."""
+        if self._ring is None:
+            raise RuntimeError("engine is not loaded")
+        return self._maps[EVENTS].fd
 
     def events(self, timeout: float | None = None) -> Iterator[Event | Lost | Undecided]:
         """Yield events and notices as they come; stop after ``timeout`` idle seconds."""
