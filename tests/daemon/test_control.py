@@ -228,7 +228,7 @@ def test_status_shows_engine_rules_counters_readers_and_kernel(tracker, tmp_path
     wait_for(lambda: tracker.status()["rules"][0]["matches"] >= 1, "the match to count")
     text = tracker.ok("sct", "status")
     assert text.startswith(f"syscalltrack loaded: pid {tracker.pid()}, up ")
-    assert "engine: systemwide (eBPF), programs [" in text
+    assert "engine: systemwide (eBPF), calls watched: x86_64 and i386, programs [" in text
     assert "  unlink_rule1: unlink before -> LOG: " in text and " lost, 0 undecided" in text
     assert "readers (1):\n  json: " in text
     assert "syslog: /dev/log facility authpriv: " in text

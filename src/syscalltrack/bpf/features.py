@@ -16,6 +16,7 @@ from functools import cache
 
 from . import asm, btf
 from .asm import R0, R2
+from .isolate import in_child
 from .link import (
     KPROBE_PMU,
     attach_kprobe,
@@ -272,7 +273,12 @@ class Features:
 
 @cache
 def probe() -> Features:
-    """Probe everything once per process."""
+    """Probe everything once per process, in a child process: the BTF parse some
+    probes need costs ~30 MB a daemon would otherwise keep."""
+    return in_child(_probe)
+
+
+def _probe() -> Features:
     return Features(
         program_types={name: have_program_type(name) for name in _PROGRAM_TYPES},
         map_types={name: have_map_type(name) for name in _MAP_TYPES},

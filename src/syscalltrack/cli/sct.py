@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run_daemon(args: argparse.Namespace) -> int:
     options = Options(restore=args.restore, json_file=args.json_file,
                       syslog_socket=None if args.no_syslog else args.syslog_socket,
-                      syslog_facility=args.syslog_facility, compat=not args.no_compat)
+                      syslog_facility=args.syslog_facility, compat=not args.no_compat,
+                      ring_mb=args.ring_mb)
     return launch.run(options, args.ready_fd)
 
 

@@ -24,9 +24,19 @@ def add_daemon_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--syslog-socket", default=DEV_LOG, metavar="PATH",
                         help=f"syslog socket (default: {DEV_LOG})")
     parser.add_argument("--no-syslog", action="store_true", help="send nothing to syslog")
+    parser.add_argument("--ring-mb", type=_power_of_two, default=8, metavar="MB",
+                        help="size of the kernel ring buffer in MiB, a power of two (default "
+                             "8); a larger one absorbs longer bursts, and is resident memory")
     parser.add_argument("--no-compat", action="store_true",
                         help="do not watch 32-bit (int $0x80) calls: cheaper on every system "
                              "call, but a 32-bit program then goes around the rules")
+
+
+def _power_of_two(text: str) -> int:
+    value = int(text)
+    if value < 1 or value & (value - 1):
+        raise argparse.ArgumentTypeError(f"{value} is not a power of two (1, 2, 4, 8, ...)")
+    return value
 
 
 def passthrough(args: argparse.Namespace) -> list[str]:
@@ -40,6 +50,7 @@ def passthrough(args: argparse.Namespace) -> list[str]:
         argv.append("--no-syslog")
     if args.no_compat:
         argv.append("--no-compat")
+    argv += ["--ring-mb", str(args.ring_mb)]
     return argv
 
 

@@ -58,6 +58,7 @@ class Options:
     syslog_socket: str | None = DEV_LOG  # None: no syslog output
     syslog_facility: str = "authpriv"  # LOG lines name users and files: keep them private
     compat: bool = True  # also watch i386 (int $0x80) calls
+    ring_mb: int = 8  # the kernel-to-daemon ring: resident in full, so it is most of our RSS
 
 
 def preflight() -> None:
@@ -595,7 +596,8 @@ class Daemon:
 
     # -- the engine --------------------------------------------------------------------
     def _new_engine(self, ruleset) -> SystemwideEngine:
-        return SystemwideEngine(ruleset, compat=self.options.compat).load()
+        return SystemwideEngine(ruleset, compat=self.options.compat,
+                                ring_size=self.options.ring_mb << 20).load()
 
     def _set_engine(self, engine: SystemwideEngine | None) -> None:
         """Make ``engine`` current; the old one's remaining events are delivered, then it

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from ...bpf import btf
+from ...bpf.isolate import in_child
 
 # Frame head, in bytes.
 ARGS = 0  # u64[6]: the raw arguments of the call that happened
@@ -61,7 +62,12 @@ class Kernel:
 
 @cache
 def kernel() -> Kernel:
-    """Offsets resolved once per process from /sys/kernel/btf/vmlinux."""
+    """Offsets resolved once per process from /sys/kernel/btf/vmlinux (parsed in a
+    child process: the parse's memory must not stay in a long-running daemon)."""
+    return in_child(_kernel)
+
+
+def _kernel() -> Kernel:
     vm = btf.vmlinux()
     offsets = {name: vm.offsetof("cred", f"{name}.val") for name in CRED_FIELDS}
     start = min(offsets.values())
