@@ -11,6 +11,7 @@ readiness goes to $NOTIFY_SOCKET instead.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -36,6 +37,10 @@ def run(options: Options, ready_fd: int | None = None) -> int:
         return 1
     _report(ready_fd, {"ok": True, "pid": os.getpid(), "restored": daemon.restored})
     _sd_notify(b"READY=1")
+    # What start-up built (modules, the syscall table, the grammar) lives as long as we do:
+    # keep it out of the collector's full passes, which each batch of events would
+    # otherwise trigger over and over.
+    gc.freeze()
     try:
         daemon.serve()
     finally:
