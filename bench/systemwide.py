@@ -147,13 +147,14 @@ def measure(exe, cpu, kind, calls, runs) -> float:
 
 def cost_table(exe, cpu, calls, runs) -> list[tuple[str, float, float]]:
     rows = []
-    for label, ctx in (("bare", None), ("syscalltrack", "ours"), ("bpftrace", Bpftrace),
+    for label, ctx in (("bare", None), ("syscalltrack", True),
+                       ("syscalltrack --no-compat", False), ("bpftrace", Bpftrace),
                        ("auditd", Audit)):
         try:
             if ctx is None:
                 results = [measure(exe, cpu, k, calls, runs) for k in ("getppid", "unlink")]
-            elif ctx == "ours":
-                with SystemwideEngine(load_rules(OUR_RULE)):
+            elif isinstance(ctx, bool):  # ours, watching i386 calls or not
+                with SystemwideEngine(load_rules(OUR_RULE), compat=ctx):
                     results = [measure(exe, cpu, k, calls, runs) for k in ("getppid", "unlink")]
             else:
                 with ctx():
@@ -205,9 +206,9 @@ def main() -> None:
         rows = cost_table(exe, cpus[0], args.calls, args.runs)
         bare = rows[0]
         print("\n(1) getppid (unrelated) and (2) unlink of non-matching paths, ns per call")
-        print(f"{'':14}{'getppid':>10}{'added':>8}{'unlink':>10}{'added':>8}")
+        print(f"{'':26}{'getppid':>10}{'added':>8}{'unlink':>10}{'added':>8}")
         for label, g, u in rows:
-            print(f"{label:14}{g:10.1f}{g - bare[1]:+8.1f}{u:10.1f}{u - bare[2]:+8.1f}")
+            print(f"{label:26}{g:10.1f}{g - bare[1]:+8.1f}{u:10.1f}{u - bare[2]:+8.1f}")
         print("\n(3) throughput: a rule matching every getppid; consumer on CPU "
               f"{cpus[-1]}, producer on CPU {cpus[0]}")
         print(f"{'':16}{'calls/s':>12}{'Events/s':>12}{'decoded':>10}{'matched':>10}"
