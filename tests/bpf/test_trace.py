@@ -5,6 +5,7 @@ import struct
 import threading
 
 import pytest
+from kernel_objects import held_bpf_ids
 
 from syscalltrack.bpf import asm, tracefs
 from syscalltrack.bpf.asm import R0, R1, R2, R3, R4, R6, R7, R10, Assembler
@@ -122,27 +123,6 @@ def test_raw_tracepoint_sys_enter_sees_the_call_id():
     assert [nr for _, nr, _ in records] == [GETPPID_NR, GETPPID_NR]
 
 
-def _fdinfo_ids() -> set[tuple[str, int]]:
-    """Every (kind, id) of a BPF object that some process holds an fd on."""
-    found = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fds = os.listdir(f"/proc/{pid}/fdinfo")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                    text = f.read()
-            except OSError:
-                continue
-            for line in text.splitlines():
-                key, _, value = line.partition(":")
-                if key in ("prog_id", "map_id", "link_id"):
-                    found.add((key, int(value)))
-    return found
-
-
 def test_nothing_of_ours_remains_after_close_even_on_exception():
     nr_offset = tracefs.event_format("syscalls", "sys_enter_getppid").field("__syscall_nr")
     ids = set()
@@ -153,7 +133,7 @@ def test_nothing_of_ours_remains_after_close_even_on_exception():
                                          maps=[events, drops]) as prog, \
                 attach_tracepoint(prog, "syscalls", "sys_enter_getppid"), RingBuffer(events):
             ids = {("prog_id", prog.id), ("map_id", events.id), ("map_id", drops.id)}
-            assert ids <= _fdinfo_ids()
+            assert ids <= held_bpf_ids()
             raise RuntimeError("boom")
     assert len(ids) == 3
-    assert not ids & _fdinfo_ids()
+    assert not ids & held_bpf_ids()

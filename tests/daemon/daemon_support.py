@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from kernel_objects import held_bpf_ids
+
 from syscalltrack.bpf.sys import BpfError, bpf
 from syscalltrack.daemon import client
 
@@ -118,31 +120,11 @@ def _alive(kind: int, ident: int) -> bool:
     return True
 
 
-def fdinfo_ids() -> set[tuple[str, int]]:
-    """Every (prog_id | map_id, id) some process holds an fd to."""
-    found = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fds = os.listdir(f"/proc/{pid}/fdinfo")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                    for line in f:
-                        key, _, value = line.partition(":")
-                        if key in ("prog_id", "map_id"):
-                            found.add((key, int(value)))
-            except (OSError, ValueError):
-                continue
-    return found
-
-
 def kernel_objects_gone(ids: dict[str, list[int]]) -> bool:
     """No process holds our programs or maps, and the kernel has freed them (after an RCU
     grace period, hence the bounded wait)."""
     ours = {("prog_id", i) for i in ids["programs"]} | {("map_id", i) for i in ids["maps"]}
-    if ours & fdinfo_ids():
+    if ours & held_bpf_ids():
         return False
 
     def freed():
