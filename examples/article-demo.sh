@@ -6,6 +6,8 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
+# The article runs `strace /bin/ls` to show the ptrace rule.
+command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
 work=$(mktemp -d)
 sctlog_pid=
 cleanup() {
