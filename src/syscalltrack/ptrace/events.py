@@ -116,10 +116,12 @@ class Syscall:
         return proc.comm(self.tid)
 
     def cwd(self) -> str:
-        return proc.cwd(self.pid)
+        """The calling thread's cwd (a thread may have its own: unshare(CLONE_FS))."""
+        return proc.cwd(self.tid)
 
     def fd_path(self, fd: int) -> str:
-        return proc.fd_path(self.pid, fd)
+        """What the calling thread's fd refers to (its table may be its own: CLONE_FILES)."""
+        return proc.fd_path(self.tid, fd)
 
 
 @dataclass(frozen=True, slots=True)

@@ -315,13 +315,19 @@ class Tracer:
             abi = hex(arch)
         return Syscall(t.tgid, t.tid, abi, arch, nr, tuple(args), ip, sp, stage, t.memory)
 
-    def _syscall_stop(self, t: _Tracee) -> None:
+    def _syscall_info(self, t: _Tracee) -> bool:
+        """Fill ``self._info`` for ``t``; False when the thread vanished meanwhile."""
         try:
             pt.get_syscall_info(t.tid, self._info)
         except pt.PtraceError as exc:
             if exc.errno == _errno.ESRCH:
-                return
+                return False
             raise
+        return True
+
+    def _syscall_stop(self, t: _Tracee) -> None:
+        if not self._syscall_info(t):
+            return
         op = self._info.raw[0]
         if op == pt.OP_EXIT:
             self._exit(t)
@@ -343,13 +349,8 @@ class Tracer:
         self._resume(t)
 
     def _entry(self, t: _Tracee, stage: str, have_info: bool = False) -> None:
-        if not have_info:
-            try:
-                pt.get_syscall_info(t.tid, self._info)
-            except pt.PtraceError as exc:
-                if exc.errno == _errno.ESRCH:
-                    return
-                raise
+        if not have_info and not self._syscall_info(t):
+            return
         call = self._read_call(t, stage)
         if t.pre_exec and not (
                 call.abi == "x86_64" and call.nr in (_NR_EXECVE, _NR_EXECVEAT)):

@@ -204,14 +204,14 @@ class CallView:
             dirfd = self.real.args[dirfd_arg].normalise(self._call.args[dirfd_arg])
             if dirfd != AT_FDCWD:
                 try:
-                    return os.fsencode(os.readlink(f"/proc/{self._call.pid}/fd/{dirfd}"))
+                    return os.fsencode(self._call.fd_path(dirfd))
                 except OSError:
                     return None
         return self.cwd
 
     def _credentials(self):
         if self._creds is None:
-            self._creds = procfs.credentials(self._call.tid)
+            self._creds = self._call.credentials()
         return self._creds
 
     def _once(self, key, fetch):
@@ -227,7 +227,7 @@ class CallView:
         return found if found is not None else (b"", 0)
 
     def _read_cwd(self) -> bytes:
-        return os.fsencode(os.readlink(f"/proc/{self._call.tid}/cwd"))
+        return os.fsencode(self._call.cwd())
 
     def event(self, when: str, rule: str | None, action: str | None,
               log_format: str | None, retval: int | None = None,
