@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from ..engines.sctrace import attach, run_command
-from ..events.render import Renderer, macros_used
+from ..events.format import macros_used
+from ..events.render import Renderer
 from ..ptrace import SpawnError
 from ..rules import RuleSet, load_rules
 from ..syscalls import table

@@ -387,6 +387,11 @@ LOG_MACROS: frozenset[str] = frozenset(_FIELDS)
 _TOKEN = re.compile(r"%(%|[A-Za-z]+)")
 
 
+def macros_used(formats) -> frozenset[str]:
+    """The macro names the given log formats print (without `%`)."""
+    return frozenset(m.group(1) for fmt in formats for m in _TOKEN.finditer(fmt))
+
+
 def unknown_macros(fmt: str) -> list[tuple[int, str]]:
     """(offset, `%word`) of each `%word` that is not a macro, for the rule validator."""
     return [(m.start(), m.group()) for m in _TOKEN.finditer(fmt)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json as _json
 
 from .event import Event, Lost, StreamItem, Undecided
-from .format import _TOKEN, DEFAULT_FORMAT, Limits, LogFormat, escape
+from .format import DEFAULT_FORMAT, Limits, LogFormat, escape
 from .jsonfmt import to_dict, to_json
 
 # sctrace's strace-like view of calls no rule matched: the default format with
@@ -64,7 +64,3 @@ class Renderer:
 def _b(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
-
-def macros_used(formats) -> frozenset[str]:
-    """The macro names the given log formats print (without `%`)."""
-    return frozenset(m.group(1) for fmt in formats for m in _TOKEN.finditer(fmt))
