@@ -12,6 +12,16 @@ from ..rules import RuleError
 Runner = Callable[[argparse.Namespace], int]
 
 
+def run_tool(prog: str, doc: str | None,
+             add_arguments: Callable[[argparse.ArgumentParser], None],
+             argv: list[str] | None) -> int:
+    """`main()` of a classic tool: its parser from `add_arguments`, then `run`."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(prog, parser, argv)
+
+
 def run(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse `argv`, call the chosen runner, turn expected failures into messages."""
     args = parser.parse_args(argv)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..daemon import client
 from ..rules import load_rules
-from .common import run
+from .common import run_tool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,14 +59,8 @@ def delete(_args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sct_config", description=__doc__)
-    add_arguments(parser)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run("sct_config", build_parser(), argv)
+    return run_tool("sct_config", __doc__, add_arguments, argv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import sys
 from ..daemon import launch
 from ..daemon.server import StartupError
 from ..sinks.syslog import DEV_LOG, FACILITIES
-from .common import run
+from .common import run_tool
 
 
 def add_daemon_options(parser: argparse.ArgumentParser) -> None:
@@ -74,14 +74,8 @@ def load(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sct_load", description=__doc__)
-    add_arguments(parser)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run("sct_load", build_parser(), argv)
+    return run_tool("sct_load", __doc__, add_arguments, argv)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import sys
 import time
 
 from ..daemon import client
-from .common import run
+from .common import run_tool
 
 EXIT_WAIT = 30.0  # seconds: a safety net; the daemon exits right after answering
 
@@ -43,14 +43,8 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sct_unload", description=__doc__)
-    add_arguments(parser)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run("sct_unload", build_parser(), argv)
+    return run_tool("sct_unload", __doc__, add_arguments, argv)
 
 
 if __name__ == "__main__":

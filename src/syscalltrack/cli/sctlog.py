@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from ..daemon import client
-from .common import run
+from .common import run_tool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,15 +35,8 @@ def follow(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sctlog", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run("sctlog", build_parser(), argv)
+    return run_tool("sctlog", __doc__, add_arguments, argv)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from ..events.render import Renderer
 from ..ptrace import SpawnError
 from ..rules import RuleSet, load_rules
 from ..syscalls import table
-from .common import run
+from .common import run_tool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,15 +105,8 @@ def _capture(ruleset: RuleSet, args: argparse.Namespace) -> set[str]:
     return {field for field, macros in _CAPTURED_BY.items() if macros & used}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sctrace", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run("sctrace", build_parser(), argv)
+    return run_tool("sctrace", __doc__, add_arguments, argv)
 
 
 if __name__ == "__main__":
