@@ -160,6 +160,28 @@ def test_threads_are_followed(helper, tmp_path):
     assert [e.kind for e in r.events].count("clone") == 4
 
 
+def _open_comm_files() -> list[str]:
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("/proc/") and target.endswith("/comm"):
+            found.append(target)
+    return found
+
+
+def test_each_thread_name_is_read_and_its_file_closed_when_it_goes(helper, tmp_path):
+    for i in range(4):
+        touch(tmp_path / f"t.{i}")
+    before = _open_comm_files()
+    r = trace([helper, "threads", "4", str(tmp_path / "t")], UNLINKS,
+              probe=lambda c: (c.tid, c.comm()))
+    assert len(r.probed) == 4 and {name for _, name in r.probed} == {"helper"}
+    assert _open_comm_files() == before
+
+
 def test_fork_children_are_followed_and_keep_the_filter(helper, tmp_path):
     a = touch(tmp_path / "a")
     r = trace([helper, "fork", a], UNLINKS,

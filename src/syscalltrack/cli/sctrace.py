@@ -68,12 +68,13 @@ def trace(args: argparse.Namespace) -> int:
     names = selection(args.expr)
     if not args.rules and not names:
         names = selection("trace=all")
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stderr  # noqa: SIM115
+    out = (os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+           if args.output else sys.stderr.fileno())
     render = Renderer(json=args.json, override=args.format)
 
     def emit(event):
-        out.write(render(event) + "\n")
-        out.flush()
+        # One write per line, unbuffered: the log is whole if we are killed.
+        _write_all(out, (render(event) + "\n").encode("utf-8", "surrogateescape"))
 
     def notice(message: str) -> None:
         print(f"sctrace: {message}", file=sys.stderr, flush=True)
@@ -87,12 +88,17 @@ def trace(args: argparse.Namespace) -> int:
         print(f"sctrace: cannot run '{command[0]}': {os.strerror(err.errno)}", file=sys.stderr)
         return 127 if err.errno == 2 else 126
     finally:
-        if out is not sys.stderr:
-            out.close()
+        if args.output:
+            os.close(out)
 
 
-_CAPTURED_BY = {"ids": {"uid", "euid", "suid", "gid", "egid", "sgid"}, "cwd": {"cwd"},
-                "paths": {"path"}}
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+_CAPTURED_BY = {"ids": {"uid", "euid", "suid", "gid", "egid", "sgid"}, "ppid": {"ppid"},
+                "cwd": {"cwd"}, "paths": {"path"}}
 
 
 def _capture(ruleset: RuleSet, args: argparse.Namespace) -> set[str]:

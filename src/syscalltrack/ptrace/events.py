@@ -42,9 +42,9 @@ class Decision:
     @classmethod
     def proceed(cls, want_exit: bool = False,
                 rewrite: Mapping[int, int | bytes] | None = None) -> "Decision":
-        if not want_exit and not rewrite:
-            return CONTINUE
-        return cls(Action.CONTINUE, want_exit, 0, MappingProxyType(dict(rewrite or {})))
+        if not rewrite:
+            return CONTINUE_TO_EXIT if want_exit else CONTINUE
+        return cls(Action.CONTINUE, want_exit, 0, MappingProxyType(dict(rewrite)))
 
     @classmethod
     def fail(cls, errno: int, want_exit: bool = False) -> "Decision":
@@ -69,6 +69,7 @@ class Decision:
 
 
 CONTINUE = Decision()
+CONTINUE_TO_EXIT = Decision(want_exit=True)
 KILL = Decision(Action.KILL)
 SUSPEND = Decision(Action.SUSPEND)
 
@@ -80,13 +81,16 @@ class Syscall:
     without the x32 bit); ``args`` are six unsigned integers (32-bit for i386);
     ``stage`` is ``"seccomp"`` (stopped by our filter) or ``"entry"`` (syscall-entry
     stop of an attached process).  The helpers read the tracee as it is now: call them
-    from ``on_entry``/``on_exit``, while it is stopped.
+    from ``on_entry``/``on_exit``, while it is stopped.  ``memory`` and ``task`` belong to
+    the calling thread and live as long as the tracer traces it.
     """
 
-    __slots__ = ("abi", "arch", "args", "ip", "memory", "nr", "pid", "sp", "stage", "tid")
+    __slots__ = ("abi", "arch", "args", "ip", "memory", "nr", "pid", "sp", "stage", "task",
+                 "tid")
 
     def __init__(self, pid: int, tid: int, abi: str, arch: int, nr: int,
-                 args: tuple[int, ...], ip: int, sp: int, stage: str, memory: TraceeMemory):
+                 args: tuple[int, ...], ip: int, sp: int, stage: str, memory: TraceeMemory,
+                 task: proc.Task):
         self.pid = pid
         self.tid = tid
         self.abi = abi
@@ -97,6 +101,7 @@ class Syscall:
         self.sp = sp
         self.stage = stage
         self.memory = memory
+        self.task = task
 
     def __repr__(self) -> str:
         args = ", ".join(hex(a) for a in self.args)
@@ -113,7 +118,7 @@ class Syscall:
         return proc.ppid(self.pid)
 
     def comm(self) -> str:
-        return proc.comm(self.tid)
+        return self.task.comm().decode("utf-8", "replace")
 
     def cwd(self) -> str:
         """The calling thread's cwd (a thread may have its own: unshare(CLONE_FS))."""
@@ -163,3 +168,10 @@ class Consumer:
 
     def on_rewrite_error(self, call: Syscall, error: OSError) -> None:
         """A REWRITE could not be placed; the call was failed with EFAULT instead."""
+
+    def after_stop(self) -> None:
+        """Called by :meth:`Tracer.run` once a stop is dealt with and the tracee let go.
+
+        Work that need not keep the tracee stopped (rendering and writing a log line)
+        belongs here: it then overlaps with the tracee running.
+        """

@@ -4,6 +4,7 @@ Credentials are per thread (a raw ``setuid`` syscall changes one thread only), s
 credential helpers take a thread id.  Every helper raises ``OSError`` if the thread is gone.
 """
 
+import errno
 import os
 from dataclasses import dataclass
 
@@ -59,6 +60,42 @@ def _read(path: str, size: int = 4096) -> bytes:
         os.close(fd)
 
 
+class Task:
+    """One traced thread's name, read through a /proc/TID/comm descriptor kept open.
+
+    A pread on an open descriptor is one system call where open+read+close of
+    /proc/TID/stat are three and a costlier file.  It is never stale: the file
+    is generated at each read from the thread's current name, so exec,
+    prctl(PR_SET_NAME) and writes to /proc/TID/comm by anyone all show at once.
+    The descriptor names the thread (its struct pid), not the number: once the
+    thread is gone, reads fail with ESRCH even if the number is reused.  The
+    tracer closes it when it forgets the thread.
+    """
+
+    __slots__ = ("_fd", "tid")
+
+    def __init__(self, tid: int):
+        self.tid = tid
+        self._fd = -1
+
+    def comm(self) -> bytes:
+        """The thread's name now (OSError once the thread is gone)."""
+        fd = self._fd
+        if fd < 0:
+            try:
+                fd = self._fd = os.open(f"/proc/{self.tid}/comm", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                    raise
+                return _read(f"/proc/{self.tid}/comm").removesuffix(b"\n")  # no fd to keep
+        return os.pread(fd, 64, 0).removesuffix(b"\n")
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 def comm_and_ppid(tid: int) -> tuple[bytes, int]:
     """The command name and parent pid from /proc/TID/stat: cheaper than status + comm."""
     text = _read(f"/proc/{tid}/stat")
@@ -81,11 +118,6 @@ def tracer_pid(pid: int) -> int:
 def state(pid: int) -> str:
     """The one-letter scheduler state (R, S, T, t, Z, ...)."""
     return _status(pid)["State"][:1]
-
-
-def comm(tid: int) -> str:
-    with open(f"/proc/{tid}/comm", "rb") as f:
-        return f.read().rstrip(b"\n").decode("utf-8", "replace")
 
 
 def cwd(pid: int) -> str:

@@ -102,10 +102,14 @@ ARG_REGS_I386 = ("rbx", "rcx", "rdx", "rsi", "rdi", "rbp")
 def _call(request: int, pid: int, addr, data) -> int:
     res = _ptrace(request, pid, addr, data)
     if res == -1:
-        err = ctypes.get_errno()
-        if err:
-            raise PtraceError(err, _NAMES[request], pid)
+        _check(request, pid)
     return res
+
+
+def _check(request: int, pid: int) -> None:
+    err = ctypes.get_errno()
+    if err:
+        raise PtraceError(err, _NAMES[request], pid)
 
 
 def seize(pid: int, options: int) -> None:
@@ -116,13 +120,16 @@ def interrupt(pid: int) -> None:
     _call(INTERRUPT, pid, None, None)
 
 
+# cont, syscall and get_syscall_info run at every stop: one Python frame each.
 def cont(pid: int, sig: int = 0) -> None:
-    _call(CONT, pid, None, sig)
+    if _ptrace(CONT, pid, None, sig) == -1:
+        _check(CONT, pid)
 
 
 def syscall(pid: int, sig: int = 0) -> None:
     """Restart so that the next syscall entry or exit stops the tracee."""
-    _call(SYSCALL, pid, None, sig)
+    if _ptrace(SYSCALL, pid, None, sig) == -1:
+        _check(SYSCALL, pid)
 
 
 def listen(pid: int) -> None:
@@ -158,7 +165,10 @@ def getsiginfo(pid: int, buf: ctypes.Array) -> None:
 
 def get_syscall_info(pid: int, buf: ctypes.Array) -> int:
     """Fill ``buf`` (88 bytes) with struct ptrace_syscall_info; returns the kernel's size."""
-    return _call(GET_SYSCALL_INFO, pid, SYSCALL_INFO_SIZE, ctypes.addressof(buf))
+    res = _ptrace(GET_SYSCALL_INFO, pid, SYSCALL_INFO_SIZE, buf)
+    if res == -1:
+        _check(GET_SYSCALL_INFO, pid)
+    return res
 
 
 def set_syscall_info(pid: int, buf: ctypes.Array) -> None:

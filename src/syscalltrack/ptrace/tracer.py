@@ -64,7 +64,7 @@ class _Tracee:
     """Per-thread state.  ``detach`` is None, or the signal to leave it with at its next stop."""
 
     __slots__ = ("detach", "doomed", "force_ret", "memory", "owned", "pending", "policy",
-                 "pre_exec", "rewind", "started", "syscall_mode", "tgid", "tid")
+                 "pre_exec", "rewind", "started", "syscall_mode", "task", "tgid", "tid")
 
     def __init__(self, tid: int, tgid: int, syscall_mode: bool, owned: bool,
                  policy: Policy | None, started: bool):
@@ -81,6 +81,7 @@ class _Tracee:
         self.rewind = False  # on detach at an entry, back up so the call runs later
         self.doomed = False  # killed; just let it die
         self.memory = TraceeMemory(tid)
+        self.task = proc.Task(tid)
 
 
 class Tracer:
@@ -222,6 +223,7 @@ class Tracer:
                 except ChildProcessError:
                     break
                 self._handle(pid, status)
+                self.consumer.after_stop()
         finally:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
@@ -255,12 +257,13 @@ class Tracer:
                 try:
                     pt.interrupt(t.tid)
                 except OSError:
-                    self._tracees.pop(t.tid, None)
+                    self._forget(t.tid)
         while self._tracees:
             try:
                 pid, status = os.waitpid(-1, _WALL)
             except ChildProcessError:
-                self._tracees.clear()
+                for tid in list(self._tracees):
+                    self._forget(tid)
                 break
             self._handle(pid, status)
         for tid in list(self._orphans):
@@ -282,10 +285,10 @@ class Tracer:
             self._detach_at_stop(t, sig, event)
         elif t.doomed:
             self._resume(t)
-        elif sig == _SYSCALL_TRAP:
-            self._syscall_stop(t)
         elif event == pt.EVENT_SECCOMP:
             self._entry(t, "seccomp")
+        elif sig == _SYSCALL_TRAP:
+            self._syscall_stop(t)
         elif event:
             self._event_stop(t, event, sig)
         else:
@@ -303,6 +306,7 @@ class Tracer:
 
     def _read_call(self, t: _Tracee, stage: str) -> Syscall:
         _op, _, _, arch, ip, sp, nr, *args = pt.SYSCALL_INFO_HEAD.unpack_from(self._info)
+        args = tuple(args)
         if arch == pt.AUDIT_ARCH_X86_64:
             if nr & pt.X32_SYSCALL_BIT and nr < 0x80000000:
                 abi, nr = "x32", nr & ~pt.X32_SYSCALL_BIT
@@ -310,10 +314,10 @@ class Tracer:
                 abi = "x86_64"
         elif arch == pt.AUDIT_ARCH_I386:
             abi = "i386"
-            args = [a & 0xFFFFFFFF for a in args]
+            args = tuple([a & 0xFFFFFFFF for a in args])
         else:
             abi = hex(arch)
-        return Syscall(t.tgid, t.tid, abi, arch, nr, tuple(args), ip, sp, stage, t.memory)
+        return Syscall(t.tgid, t.tid, abi, arch, nr, args, ip, sp, stage, t.memory, t.task)
 
     def _syscall_info(self, t: _Tracee) -> bool:
         """Fill ``self._info`` for ``t``; False when the thread vanished meanwhile."""
@@ -487,7 +491,14 @@ class Tracer:
         except pt.PtraceError as exc:
             if exc.errno != _errno.ESRCH:
                 raise
-        self._tracees.pop(t.tid, None)
+        self._forget(t.tid)
+
+    def _forget(self, tid: int) -> _Tracee | None:
+        """Stop tracking thread ``tid`` and close what was kept open for it."""
+        t = self._tracees.pop(tid, None)
+        if t is not None:
+            t.task.close()
+        return t
 
     # ------------------------------------------------------------ events
 
@@ -512,7 +523,7 @@ class Tracer:
             former = pt.geteventmsg(t.tid)
             if former != t.tid:
                 # A non-leader thread exec'd and took over the leader's tid.
-                old = self._tracees.pop(former, None)
+                old = self._forget(former)
                 if old is not None:
                     t.pending, t.force_ret = old.pending, old.force_ret
             t.pre_exec = False
@@ -533,7 +544,7 @@ class Tracer:
     def _exited(self, pid: int, t: _Tracee | None, status: int) -> None:
         if t is None:
             return
-        del self._tracees[pid]
+        self._forget(pid)
         if pid == self._main_pid:
             self.exit_code = (128 + os.WTERMSIG(status) if os.WIFSIGNALED(status)
                               else os.WEXITSTATUS(status))

@@ -1,8 +1,11 @@
 """One stopped call seen through a rule: the FilterContext and the Event it becomes.
 
-Everything is fetched lazily and at most once, because a stop costs ~20 µs
-and a /proc read or a memory read is a good part of that: a filter on the
+Everything is fetched lazily and at most once, because a stop costs tens of
+µs and a /proc read or a memory read is a good part of that: a filter on the
 syscall alone reads nothing; `PARAMS[1] == "/etc/passwd"` reads one string.
+What does not change from one call to the next (the signature, where each
+argument comes from, how to normalise it) is worked out once per call number,
+in a `CallShape`.
 """
 
 from __future__ import annotations
@@ -21,48 +24,80 @@ from ...syscalls import Syscall as SyscallSpec
 from ...syscalls.constants import AT_FDCWD
 
 STRING_LIMIT = 4096
-_UNKNOWN_IDS = procfs.Credentials(-1, -1, -1, -1, -1, -1, -1, -1)
 SOCKADDR_LIMIT = 128
+_UNKNOWN_IDS = procfs.Credentials(-1, -1, -1, -1, -1, -1, -1, -1, -1)
 _OPEN_HOW = struct.Struct("<QQQ")  # struct open_how: flags, mode, resolve
+_UNSET = object()
+_STRINGS = (ArgKind.PATH, ArgKind.STRING)
+_POINTERS = (*_STRINGS, ArgKind.BUFFER, ArgKind.STRARRAY, ArgKind.SOCKADDR)  # read from memory
+
+
+class CallShape:
+    """How rules bound through `variant` see calls of `real`: fixed per call number.
+
+    `norms` holds each argument's (mask, sign bit) so that normalising a raw
+    register to its C type (`Arg.normalise`) is two integer operations.
+    """
+
+    __slots__ = ("norms", "real", "signature", "sources", "struct", "variant")
+
+    def __init__(self, real: SyscallSpec, signature: tuple[Arg, ...], variant: Variant | None):
+        self.real = real
+        self.signature = signature
+        self.variant = variant
+        self.sources = tuple(range(len(signature))) if variant is None else variant.args
+        self.struct = any(isinstance(src, FromStruct) for src in self.sources)
+        self.norms = tuple(_norm(arg) for arg in signature)
+
+
+def _norm(arg: Arg) -> tuple[int, int]:
+    bits = arg.width * 8
+    return (1 << bits) - 1, (1 << (bits - 1)) if arg.signed else 0
 
 
 class CallView:
-    """The call as a rule on `signature` sees it (classic arguments for a variant).
+    """The call as a rule on `shape.signature` sees it (classic arguments for a variant).
 
     Implements `rules.FilterContext`; `event()` turns it into the shared
     `Event` once a rule matched.
     """
 
-    __slots__ = (
-        "_cache",
-        "_call",
-        "_creds",
-        "_sources",
-        "args",
-        "real",
-        "signature",
-        "variant",
-    )
+    __slots__ = ("_args", "_call", "_comm", "_creds", "_cwd", "_paths", "_ppid", "_values",
+                 "shape")
 
-    def __init__(self, call: Syscall, real: SyscallSpec, signature: tuple[Arg, ...],
-                 variant: Variant | None):
+    retval = None  # a before stop has none; AfterView overrides it
+
+    def __init__(self, call: Syscall, shape: CallShape):
         self._call = call
-        self.real = real
-        self.signature = signature
-        self.variant = variant
+        self.shape = shape
+        self._args = None
+        self._values = None
+        self._paths = None
         self._creds = None
-        self._cache: dict = {}
-        if variant is None:
-            self._sources = tuple(range(len(signature)))
-            raw = call.args[: len(signature)]
-        else:
-            self._sources = variant.args
-            raw = variant.classic_args(call.args, self._struct_fields())
-        self.args = tuple(arg.normalise(value) for arg, value in zip(signature, raw, strict=True))
+        self._comm = None
+        self._ppid = None
+        self._cwd = _UNSET
+
+    @property
+    def variant(self) -> Variant | None:
+        return self.shape.variant
+
+    @property
+    def args(self) -> tuple[int, ...]:
+        """The arguments normalised to their C types (computed at first use)."""
+        args = self._args
+        if args is None:
+            shape = self.shape
+            raw = self._call.args
+            if shape.variant is not None:
+                raw = shape.variant.classic_args(raw, self._struct_fields() if shape.struct
+                                                 else None)
+            args = self._args = tuple([  # raw holds all 6 registers: zip stops at the last arg
+                (value & mask) - ((value & sign) << 1)
+                for value, (mask, sign) in zip(raw, shape.norms, strict=False)])
+        return args
 
     def _struct_fields(self) -> dict[FromStruct, int]:
-        if not any(isinstance(src, FromStruct) for src in self.variant.args):
-            return {}
         try:
             flags, mode, _resolve = _OPEN_HOW.unpack(
                 self._call.memory.read(self._call.args[2], _OPEN_HOW.size))
@@ -76,13 +111,16 @@ class CallView:
 
     def string(self, index: int) -> bytes | None:
         value = self.value(index)
-        return value if isinstance(value, bytes) else None
+        return value if value.__class__ is bytes else None
 
     def path(self, index: int) -> bytes | None:
-        key = ("path", index)
-        if key not in self._cache:
-            self._cache[key] = self._resolve(index)
-        return self._cache[key]
+        paths = self._paths
+        if paths is None:
+            paths = self._paths = {}
+        elif index in paths:
+            return paths[index]
+        found = paths[index] = self._resolve(index)
+        return found
 
     @property
     def uid(self) -> int:
@@ -120,51 +158,71 @@ class CallView:
     def ppid(self) -> int:
         if self._creds is not None:
             return self._creds.ppid
-        return self._comm_ppid()[1]
+        if self._ppid is None:
+            try:
+                self._ppid = procfs.comm_and_ppid(self._call.tid)[1]
+            except OSError:
+                self._ppid = 0
+        return self._ppid
 
     @property
     def comm(self) -> bytes:
-        return self._comm_ppid()[0]
+        if self._comm is None:
+            try:
+                self._comm = self._call.task.comm()
+            except OSError:
+                self._comm = b""
+        return self._comm
 
     @property
     def cwd(self) -> bytes | None:
-        return self._once("cwd", self._read_cwd)
-
-    retval = None  # a before stop has none; AfterView overrides it
+        if self._cwd is _UNSET:
+            try:
+                self._cwd = os.fsencode(self._call.cwd())
+            except OSError:
+                self._cwd = None
+        return self._cwd
 
     # -- decoding
     def value(self, index: int):
         """Argument `index` decoded by its kind (cached)."""
-        key = ("value", index)
-        if key not in self._cache:
-            self._cache[key] = self._decode(index)
-        return self._cache[key]
+        values = self._values
+        if values is None:
+            values = self._values = [_UNSET] * len(self.shape.signature)
+        value = values[index]
+        if value is _UNSET:
+            value = values[index] = self._decode(index)
+        return value
+
+    def values(self) -> tuple:
+        """Every argument decoded (strings read now: the memory may change later)."""
+        return tuple([self.value(i) for i in range(len(self.shape.signature))])
 
     def _decode(self, index: int):
-        arg, raw = self.signature[index], self.args[index]
+        shape = self.shape
+        arg = shape.signature[index]
         kind = arg.kind
-        if kind in (ArgKind.PATH, ArgKind.STRING):
-            memory = self._call.memory
-            return self._read(raw, lambda addr: memory.read_string(addr, STRING_LIMIT)[0])
-        if kind is ArgKind.BUFFER:
-            length = self.args[arg.length_arg] if arg.length_arg is not None else 0
-            size = max(0, min(length, STRING_LIMIT))
-            return self._read(raw, lambda addr: self._call.memory.read(addr, size) if size else b"")
-        if kind is ArgKind.STRARRAY:
-            width = 4 if self.real.abi == "i386" else 8
-            return self._read(raw, lambda addr: tuple(self._call.memory.read_string_array(
-                addr, max_items=256, limit=STRING_LIMIT, pointer_size=width)[0]))
-        if kind is ArgKind.SOCKADDR:
-            return self._read(raw, self._sockaddr)
-        return raw
-
-    def _read(self, addr: int, reader):
+        if kind not in _POINTERS:
+            return self.args[index]
+        # A pointer is the raw register (i386 ones arrive as 32 bits); never a struct field.
+        addr = self._call.args[shape.sources[index]]
         if addr == 0:
             return None
+        memory = self._call.memory
         try:
-            return reader(addr & ((1 << 64) - 1))
+            if kind in _STRINGS:
+                return memory.read_string(addr, STRING_LIMIT)[0]
+            if kind is ArgKind.BUFFER:
+                length = self.args[arg.length_arg] if arg.length_arg is not None else 0
+                size = max(0, min(length, STRING_LIMIT))
+                return memory.read(addr, size) if size else b""
+            if kind is ArgKind.STRARRAY:
+                width = 4 if shape.real.abi == "i386" else 8
+                return tuple(memory.read_string_array(
+                    addr, max_items=256, limit=STRING_LIMIT, pointer_size=width)[0])
+            return self._sockaddr(addr)
         except MemoryAccessError:
-            return Unreadable(addr & ((1 << 64) - 1))
+            return Unreadable(addr)
 
     def _sockaddr(self, addr: int) -> SockAddr:
         raw = self._call.memory.read(addr, 2)
@@ -197,11 +255,13 @@ class CallView:
         return name
 
     def _base_dir(self, index: int) -> bytes | None:
-        dirfd_arg = self.variant.dirfd_of(self._sources[index]) if self.variant else None
-        if dirfd_arg is None and self.variant is None:
-            dirfd_arg = _own_dirfd(self.real, index)
+        shape = self.shape
+        if shape.variant is not None:
+            dirfd_arg = shape.variant.dirfd_of(shape.sources[index])
+        else:
+            dirfd_arg = _own_dirfd(shape.real, index)
         if dirfd_arg is not None:
-            dirfd = self.real.args[dirfd_arg].normalise(self._call.args[dirfd_arg])
+            dirfd = shape.real.args[dirfd_arg].normalise(self._call.args[dirfd_arg])
             if dirfd != AT_FDCWD:
                 try:
                     return os.fsencode(self._call.fd_path(dirfd))
@@ -214,66 +274,51 @@ class CallView:
             self._creds = self._call.credentials()
         return self._creds
 
-    def _once(self, key, fetch):
-        if key not in self._cache:
-            try:
-                self._cache[key] = fetch()
-            except OSError:
-                self._cache[key] = None
-        return self._cache[key]
-
-    def _comm_ppid(self) -> tuple[bytes, int]:
-        found = self._once("stat", lambda: procfs.comm_and_ppid(self._call.tid))
-        return found if found is not None else (b"", 0)
-
-    def _read_cwd(self) -> bytes:
-        return os.fsencode(self._call.cwd())
-
     def event(self, when: str, rule: str | None, action: str | None,
               log_format: str | None, retval: int | None = None,
               capture: frozenset[str] = frozenset()) -> Event:
         """The shared Event for this call.
 
         `capture` names what costs a /proc read and is wanted by some output:
-        "ids" (uids/gids: /proc/TID/status), "cwd", "paths" (PATH[n] of every
-        path argument).  Ids not captured are -1, unless a filter read them.
+        "ids" (uids/gids: /proc/TID/status), "ppid", "cwd", "paths" (PATH[n]
+        of every path argument).  Ids and ppid not captured are -1, unless a
+        filter read them.
         """
-        creds = self._creds if "ids" not in capture else self._credentials()
+        creds = self._credentials() if "ids" in capture else self._creds
         if creds is None:
             creds = _UNKNOWN_IDS
+        known = "ppid" in capture or self._creds is not None or self._ppid is not None
+        ppid = self.ppid if known else -1
         resolved = {}
+        shape = self.shape
         if "paths" in capture:
-            for i, arg in enumerate(self.signature):
+            for i, arg in enumerate(shape.signature):
                 if arg.kind is ArgKind.PATH and (p := self.path(i)) is not None:
                     resolved[i] = p
-        return Event(
-            abi=self.real.abi, nr=self.real.nr, name=self.real.name,
-            signature=self.signature, args=self.args,
-            values=tuple(self.value(i) for i in range(len(self.signature))),
-            pid=self._call.pid, tid=self._call.tid, ppid=self.ppid,
-            uid=creds.uid, euid=creds.euid, suid=creds.suid,
-            gid=creds.gid, egid=creds.egid, sgid=creds.sgid,
-            comm=self.comm or b"", timestamp_ns=time.time_ns(), when=when, rule=rule,
-            action=action, log_format=log_format, cwd=self.cwd if "cwd" in capture else None,
-            retval=retval,
-            paths=resolved,
-        )
+        real = shape.real
+        return Event(  # positionally, in Event's field order: keywords cost ~3 µs more
+            real.abi, real.nr, real.name, shape.signature, self.args, self.values(),
+            self._call.pid, self._call.tid, ppid,
+            creds.uid, creds.euid, creds.suid, creds.gid, creds.egid, creds.sgid,
+            self.comm, time.time_ns(), when, rule, action, log_format,
+            self.cwd if "cwd" in capture else None, retval, resolved)
 
 
 class AfterView(CallView):
-    """The same view at the call's exit: the arguments saved at entry, plus RETVAL."""
+    """The same view at the call's exit: the arguments saved at entry, plus RETVAL.
+
+    Strings and paths are the entry's (after the call the memory may be gone or
+    reused); the ids, name and cwd are read again, as the call may have changed
+    them (setuid, execve, chdir).
+    """
 
     __slots__ = ("_retval",)
 
     def __init__(self, entry: CallView, retval: int):
-        self._call = entry._call
-        self.real = entry.real
-        self.signature = entry.signature
-        self.variant = entry.variant
-        self._sources = entry._sources
-        self.args = entry.args
-        self._creds = None  # credentials as they are after the call (setuid may change them)
-        self._cache = {k: v for k, v in entry._cache.items() if k[0] in ("value", "path")}
+        super().__init__(entry._call, entry.shape)
+        self._args = entry.args
+        self._values = entry._values
+        self._paths = entry._paths
         self._retval = retval
 
     @property

@@ -3,7 +3,12 @@
 It is the ptrace `Consumer`: at each stop it finds the call's rule list,
 evaluates the first match (rules.RuleSet), turns the rule's action into a
 `Decision`, and hands matched calls as `Event`s to `emit`.  What is printed,
-and how, is the caller's (see `output.py`): the engine knows no formats.
+and how, is the caller's (see cli/sctrace.py): the engine knows no formats.
+
+An `Event` is complete when the tracee is let go (everything it shows was
+read at the stop), but `emit` is called only after: rendering and writing
+then overlap with the tracee running.  Events keep their order, and notices
+wait for the events before them.
 """
 
 from __future__ import annotations
@@ -12,15 +17,44 @@ from collections.abc import Callable, Iterable
 
 from ...events import Event
 from ...ptrace import Consumer, Decision, ProcessEvent, Syscall, Tracer
+from ...ptrace.events import CONTINUE_TO_EXIT
 from ...rules import ActionType, BoundRule, RuleSet, Str, When
+from ...rules.ruleset import first_match_in
 from ...rules.values import MASK64, const_value
 from ...syscalls import X86_64, Variant, table
 from ...syscalls import Syscall as SyscallSpec
-from .context import AfterView, CallView
+from .context import AfterView, CallShape, CallView
 from .policy import build_policy
 
 Emit = Callable[[Event], None]
 Notice = Callable[[str], None]
+
+
+class _Plan:
+    """What the rules make of one (ABI, call number), worked out at its first stop."""
+
+    __slots__ = ("after", "before", "kept", "shapes", "traced", "want_exit")
+
+    def __init__(self, ruleset: RuleSet, real: SyscallSpec, traced: bool):
+        name = real.family
+        self.before = ruleset.rules_for(name, When.BEFORE)
+        self.after = ruleset.rules_for(name, When.AFTER)
+        self.traced = traced
+        self.want_exit = bool(self.after) or traced
+        variants = {id(b.variant): b.variant for b in self.before + self.after}
+        variants[id(None)] = None
+        self.shapes = {key: _shape(real, variant) for key, variant in variants.items()}
+        # The views the after list will need, the plain one first.
+        kept = {id(b.variant): b.variant for b in self.after}
+        kept.pop(id(None), None)
+        self.kept = (None, *kept.values())
+
+
+def _shape(real: SyscallSpec, variant: Variant | None) -> CallShape:
+    if variant is None:
+        return CallShape(real, real.args, None)
+    classic = table().by_name(variant.classic, real.abi) or table().lookup(variant.classic)
+    return CallShape(real, classic.args, variant)
 
 
 class RuleConsumer(Consumer):
@@ -28,66 +62,80 @@ class RuleConsumer(Consumer):
 
     def __init__(self, ruleset: RuleSet, emit: Emit, notice: Notice,
                  trace_names: Iterable[str] = (), capture: Iterable[str] = ()):
-        """`capture` names the costly Event fields an output shows: "ids", "cwd", "paths"."""
+        """`capture` names the costly Event fields an output shows (see `CallView.event`)."""
         self.ruleset = ruleset
         self._capture = frozenset(capture)
         self.emit = emit
         self.notice = notice
         self.trace_names = frozenset(trace_names)
-        self._entries: dict[int, tuple[CallView, ...]] = {}  # tid -> views awaiting the exit
-        self._calls: dict[tuple[str, int], tuple[SyscallSpec, bool] | None] = {}
+        # tid -> (plan, entry views by variant id) for calls whose exit we wait for
+        self._entries: dict[int, tuple[_Plan, dict[int, CallView | None]]] = {}
+        self._plans: dict[tuple[str, int], _Plan | None] = {}
         self._fail_decisions: dict[tuple[int, bool], Decision] = {}
+        self._events: list[Event] = []  # made at the current stop, emitted after it
 
     # -- the ptrace side
     def on_entry(self, call: Syscall) -> Decision | None:
-        known = self._calls.get((call.abi, call.nr), False)
-        if known is False:
-            known = self._learn(call)
-        if known is None:
+        plan = self._plans.get((call.abi, call.nr), False)
+        if plan is False:
+            plan = self._learn(call)
+        if plan is None:
             return None
-        real, after = known
-        views: dict[Variant | None, CallView | None] = {}
-        match = self.ruleset.first_match(
-            real.family, When.BEFORE, lambda variant: self._view(views, call, real, variant))
-        if after:
-            self._remember(call, real, views)
+        views: dict[int, CallView | None] = {}
+        match = None
+        if plan.before:
+            match = first_match_in(plan.before,
+                                   lambda variant: _view(views, call, plan, variant))
+        if plan.want_exit:
+            self._remember(call, plan, views)
         if match is None:
-            return Decision.proceed(want_exit=after)
-        return self._act(match.rule, match.context, call, want_exit=after)
+            return CONTINUE_TO_EXIT if plan.want_exit else None
+        return self._act(match.rule, match.context, call, plan.want_exit)
 
-    def _learn(self, call: Syscall) -> tuple[SyscallSpec, bool] | None:
-        """What a call number means, once per (ABI, number): its spec, and if its exit matters."""
+    def _learn(self, call: Syscall) -> _Plan | None:
+        """What a call number means, once per (ABI, number)."""
         abi = X86_64 if call.abi == "x32" else call.abi  # x32 shares the native numbers
         real = table().by_nr(abi, call.nr)
-        known = None
-        if real is not None:
-            name = real.family
-            known = (real, bool(self.ruleset.rules_for(name, When.AFTER))
-                     or name in self.trace_names)
-        self._calls[(call.abi, call.nr)] = known
-        return known
+        plan = None if real is None else _Plan(self.ruleset, real,
+                                               real.family in self.trace_names)
+        self._plans[(call.abi, call.nr)] = plan
+        return plan
 
     def on_exit(self, call: Syscall, retval: int) -> None:
-        entries = self._entries.pop(call.tid, None)
-        if not entries:
+        entry = self._entries.pop(call.tid, None)
+        if entry is None:
             return
-        name = entries[0].real.family
-        after_views = {view.variant: AfterView(view, retval) for view in entries}
-        match = self.ruleset.first_match(name, When.AFTER, after_views.get)
+        plan, views = entry
+        match = first_match_in(plan.after, lambda variant: _after(views[id(variant)], retval))
         if match is not None:
             rule = match.rule.rule
-            self.emit(match.context.event(When.AFTER, rule.name, rule.action.type.value,
-                                          rule.action.log_format, retval, self._capture))
-        elif name in self.trace_names:
-            self.emit(after_views[None].event(When.AFTER, None, None, None, retval,
-                                              self._capture))
+            self._events.append(match.context.event(
+                When.AFTER, rule.name, rule.action.type.value, rule.action.log_format, retval,
+                self._capture))
+        elif plan.traced:
+            self._events.append(AfterView(views[id(None)], retval).event(
+                When.AFTER, None, None, None, retval, self._capture))
 
     def on_process_event(self, event: ProcessEvent) -> None:
         if event.kind in ("exit", "suspended", "detached"):
             self._entries.pop(event.tid, None)
 
+    def after_stop(self) -> None:
+        if self._events:
+            self.flush()
+
+    def flush(self) -> None:
+        """Emit the events made so far."""
+        events, self._events = self._events, []
+        for event in events:
+            self.emit(event)
+
+    def _notify(self, message: str) -> None:
+        self.flush()
+        self.notice(message)
+
     def on_rewrite_error(self, call: Syscall, error: OSError) -> None:
-        self.notice(f"could not rewrite an argument of pid {call.pid}'s call "
+        self._notify(f"could not rewrite an argument of pid {call.pid}'s call "
                     f"{call.nr} ({error}); the call was failed with EFAULT")
 
     # -- rules to decisions
@@ -96,9 +144,10 @@ class RuleConsumer(Consumer):
         rule = bound.rule
         action = rule.action
         kind = action.type
+        name = view.shape.real.name
         if kind is ActionType.LOG or action.log_format is not None:
-            self.emit(view.event(When.BEFORE, rule.name, kind.value, action.log_format,
-                                 None, self._capture))
+            self._events.append(view.event(When.BEFORE, rule.name, kind.value,
+                                           action.log_format, None, self._capture))
         if kind is ActionType.FAIL:
             key = (bound.index, want_exit)
             decision = self._fail_decisions.get(key)
@@ -109,11 +158,11 @@ class RuleConsumer(Consumer):
                     else Decision.returning(result, want_exit))
             return decision
         if kind is ActionType.KILL:
-            self.notice(f"rule '{rule.name}' killed pid {call.pid} at {view.real.name}")
+            self._notify(f"rule '{rule.name}' killed pid {call.pid} at {name}")
             return Decision.kill()
         if kind is ActionType.SUSPEND:
-            self.notice(
-                f"rule '{rule.name}' suspended pid {call.pid} before {view.real.name}: it is "
+            self._notify(
+                f"rule '{rule.name}' suspended pid {call.pid} before {name}: it is "
                 f"stopped (SIGSTOP) and no longer traced. Attach a debugger with "
                 f"'gdb -p {call.pid}', or let it go on with 'kill -CONT {call.pid}'; note "
                 f"that without a tracer, the calls sctrace's seccomp filter stops then fail "
@@ -129,47 +178,47 @@ class RuleConsumer(Consumer):
         return Decision.proceed(want_exit)
 
     # -- views
-    @staticmethod
-    def _view(views: dict, call: Syscall, real: SyscallSpec,
-              variant: Variant | None) -> CallView | None:
-        if variant in views:
-            return views[variant]
-        if variant is None:
-            view = CallView(call, real, real.args, None)
-        elif variant.condition is not None and not variant.condition.holds(call.args):
-            view = None
-        else:
-            classic = table().by_name(variant.classic, real.abi) or table().lookup(variant.classic)
-            view = CallView(call, real, classic.args, variant)
-        views[variant] = view
-        return view
-
-    def _remember(self, call: Syscall, real: SyscallSpec, views: dict) -> None:
+    def _remember(self, call: Syscall, plan: _Plan, views: dict) -> None:
         """Keep the entry views the after list will need, with their strings read now.
 
         Strings are read at entry because after the call the memory may be gone
         (execve replaces it) or reused.
         """
-        wanted = {b.variant for b in self.ruleset.rules_for(real.family, When.AFTER)}
-        wanted.add(None)
-        kept = []
-        for variant in wanted:
-            view = self._view(views, call, real, variant)
+        for variant in plan.kept:
+            view = _view(views, call, plan, variant)
             if view is not None:
-                for i in range(len(view.signature)):
-                    view.value(i)
-                kept.append(view)
-        kept.sort(key=lambda v: v.variant is not None)  # the plain view first
-        self._entries[call.tid] = tuple(kept)
+                view.values()
+        self._entries[call.tid] = (plan, views)
+
+
+def _view(views: dict, call: Syscall, plan: _Plan, variant: Variant | None) -> CallView | None:
+    """The call as rules bound through `variant` see it (None if it is not that call)."""
+    key = id(variant)
+    view = views.get(key, False)
+    if view is False:
+        if variant is not None and variant.condition is not None \
+                and not variant.condition.holds(call.args):
+            view = None
+        else:
+            view = CallView(call, plan.shapes[key])
+        views[key] = view
+    return view
+
+
+def _after(entry: CallView | None, retval: int) -> AfterView | None:
+    return None if entry is None else AfterView(entry, retval)
 
 
 def run_command(ruleset: RuleSet, argv: list[str], emit: Emit, notice: Notice,
                 trace_names: Iterable[str] = (), capture: Iterable[str] = ()) -> int:
     """Run `argv` under `ruleset`; the command's exit status (128+signal if killed)."""
     consumer = RuleConsumer(ruleset, emit, notice, trace_names, capture)
-    with Tracer(consumer) as tracer:
-        tracer.spawn(argv, seccomp_policy=build_policy(ruleset, trace_names))
-        return tracer.run()
+    try:
+        with Tracer(consumer) as tracer:
+            tracer.spawn(argv, seccomp_policy=build_policy(ruleset, trace_names))
+            return tracer.run()
+    finally:
+        consumer.flush()
 
 
 def attach(ruleset: RuleSet, pids: list[int], emit: Emit, notice: Notice,
@@ -177,7 +226,10 @@ def attach(ruleset: RuleSet, pids: list[int], emit: Emit, notice: Notice,
     """Trace running processes until they exit or we are interrupted; they keep running."""
     consumer = RuleConsumer(ruleset, emit, notice, trace_names, capture)
     policy = build_policy(ruleset, trace_names)
-    with Tracer(consumer) as tracer:
-        for pid in pids:
-            tracer.attach(pid, policy)
-        return tracer.run()
+    try:
+        with Tracer(consumer) as tracer:
+            for pid in pids:
+                tracer.attach(pid, policy)
+            return tracer.run()
+    finally:
+        consumer.flush()
