@@ -156,8 +156,7 @@ def test_modes_octal(make_event, mode, expected):
 
 def test_undecoded_arguments_print_their_raw_values(make_event):
     event = make_event("kill", [5, 15])
-    raw_only = type(event)(**{**{f: getattr(event, f) for f in event.__slots__},
-                              "values": ()})
+    raw_only = event._replace(values=())
     assert params(raw_only) == "5, 15"
 
 

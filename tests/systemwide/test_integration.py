@@ -15,10 +15,12 @@ from systemwide_support import rule
 from syscalltrack.engines.systemwide import Lost, SystemwideEngine
 from syscalltrack.engines.systemwide.demo import article_log_rules, log_lines
 from syscalltrack.events.event import Event
+from syscalltrack.events.render import Renderer
 from syscalltrack.rules import load_rules
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: bpf() and tracefs")
 HERE = Path(__file__).parent
+SAFETY_POLL = 5.0  # seconds a poll may wait for records already in the ring
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +212,26 @@ def test_dump_shows_rule_source_next_to_its_code():
     assert "; program sct_dispatch_e: RAW_TRACEPOINT on raw_tracepoint:sys_enter" in listing
     assert 'filter_expression {PARAMS[1] glob "/etc/*"}' in listing
     assert "call loop" in listing and "r2 = func[dfa_step]" in listing
+
+
+def test_records_render_as_their_events_do(unlinker, work):
+    """The daemon's path (lines straight from records, per view) prints what rendering
+    the decoded Events prints, for each format, on real records of several views."""
+    text = (rule("before", "unlink", f'PARAMS[1] startswith "{work}/"')
+            + rule("after", "unlink", f'PARAMS[1] startswith "{work}/"', when="after"))
+    (work / "present").touch()
+    with engine_for(text) as engine:
+        subprocess.run([unlinker, f"{work}/present", f"{work}/missing"], check=True,
+                       capture_output=True)
+        batch = engine.poll_records(SAFETY_POLL)
+        while engine.pending():
+            batch.rows.extend(engine.poll_records(0).rows)
+    items = batch.stream_items()
+    assert len({batch.key(r) for r in batch.rows}) >= 3  # unlink and unlinkat, two rules
+    for renderer in (Renderer(), Renderer(override="%time %comm %args %retval %ruleid"),
+                     Renderer(override='"%comm" : %params delete by %euid --> %retval'),
+                     Renderer(json=True)):
+        assert renderer.lines(batch) == [renderer(x) for x in items]
+    assert any(f'"{work}/missing"' in line and line.endswith("--> -2")
+               for line in Renderer(override='"%comm" : %params delete by %euid --> %retval')
+               .lines(batch))

@@ -33,6 +33,7 @@ from ..bpf import features, tracefs
 from ..engines.systemwide import SystemwideEngine
 from ..events import LogFormat, Lost, unknown_macros
 from ..events.render import Renderer
+from ..events.view import Records
 from ..rules import RuleError, load_rules
 from ..sinks.jsonfile import JsonFileSink
 from ..sinks.stream import Reader, Stream
@@ -98,7 +99,8 @@ class Daemon:
         self.started = time.monotonic()
         self.sel = selectors.DefaultSelector()
         self.stream = Stream()
-        self.history: deque = deque(maxlen=protocol.HISTORY)
+        self.history: deque[Records] = deque()  # the last batches, >= HISTORY items in all
+        self._history_len = 0
         self.renderers: dict[Key, Renderer] = {}
         self.syslog: SyslogSink | None = None
         self.jsonfile: JsonFileSink | None = None
@@ -254,13 +256,14 @@ class Daemon:
         """One bounded batch from the kernel: under a burst the loop still answers
         control requests and readers between batches (the rest waits in the ring)."""
         if self.engine is not None:
-            items = self.engine.poll(0, BATCH)
-            if items:
-                self._dispatch(items)
+            batch = self.engine.poll_records(0, BATCH)
+            if len(batch):
+                self._dispatch(batch)
 
-    def _dispatch(self, items: list) -> None:
-        """Render each item once per needed rendering; feed syslog, the file, readers."""
-        self.history.extend(items)
+    def _dispatch(self, batch: Records) -> None:
+        """Render each item once per needed rendering (records straight from their
+        views, no Event built); feed syslog, the file, readers."""
+        self._remember(batch)
         keys = self.stream.keys()
         if self.syslog is not None:
             keys.add(DEFAULT_KEY)
@@ -268,30 +271,47 @@ class Daemon:
             keys.add(JSON_KEY)
         # What a reader that misses this batch is told it lost: the calls in it, including
         # those the kernel already reported lost (the notice goes with the batch).
-        lost = [x.count for x in items if x.__class__ is Lost]
-        events = len(items) - len(lost)
+        lost = [x.count for x in (*batch.before, *batch.after) if x.__class__ is Lost]
+        events = len(batch) - len(lost)
         weight = events + sum(lost)
         batches: dict[Key, tuple[bytes, int]] = {}
         for key in keys:
-            lines = self._render(key, items)
+            lines = self._render(key, batch)
             if key == DEFAULT_KEY and self.syslog is not None:
-                for line in lines:
-                    self.syslog.write(line)
+                self.syslog.write_lines(lines)
             lines.append("")
             batches[key] = ("\n".join(lines).encode("utf-8", "backslashreplace"), weight)
         if self.jsonfile is not None:
-            self.jsonfile.write(batches[JSON_KEY][0], len(items))
+            self.jsonfile.write(batches[JSON_KEY][0], len(batch))
         self.stream.publish(batches)
         self.kernel_lost += sum(lost)
         self.delivered += events
         for reader in list(self.stream.readers.values()):
             self._flush_reader(reader)
 
-    def _render(self, key: Key, items: list) -> list[str]:
+    def _render(self, key: Key, batch: Records | list) -> list[str]:
         render = self.renderers.get(key)
         if render is None:
             render = self.renderers[key] = Renderer(json=key[0], override=key[1])
-        return [render(x) for x in items]
+        return render.lines(batch)
+
+    def _remember(self, batch: Records) -> None:
+        """Keep the batches holding the last HISTORY items, undecoded, for `sctlog -n`."""
+        history = self.history
+        history.append(batch)
+        self._history_len += len(batch)
+        while self._history_len - len(history[0]) >= protocol.HISTORY:
+            self._history_len -= len(history.popleft())
+
+    def _history_tail(self, count: int) -> list:
+        """The last ``count`` (at most HISTORY) items as Events and notices."""
+        count = min(count, protocol.HISTORY)
+        out: list = []
+        for batch in reversed(self.history):
+            if len(out) >= count:
+                break
+            out[:0] = batch.tail(count - len(out))
+        return out
 
     def _flush_reader(self, reader: Reader) -> None:
         done = reader.flush()
@@ -547,7 +567,7 @@ class Daemon:
         reader = self.stream.add(conn.sock, key)
         self.sel.register(conn.sock, selectors.EVENT_READ, reader)
         if last:
-            items = list(self.history)[-last:]
+            items = self._history_tail(last)
             if items:
                 reader.offer("".join(f"{line}\n" for line in self._render(key, items))
                              .encode("utf-8", "backslashreplace"),

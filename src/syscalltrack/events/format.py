@@ -45,6 +45,7 @@ from datetime import UTC, datetime, tzinfo
 from ..syscalls import Arg, ArgKind
 from ..syscalls.constants import ADDRESS_FAMILIES, AT_FDCWD, AT_FLAGS, MODES, OPEN_FLAGS
 from .event import ArgValue, Event, SockAddr, Unreadable
+from .view import CONSTANT_FIELDS, EventView, Memo
 
 DEFAULT_FORMAT = "syscall: %pid[%barecomm]: %sid_%sname(%params) (rule %ruleid)"
 
@@ -355,8 +356,8 @@ class _Clock:
         self._second = None
         self._head = self._tail = ""
 
-    def __call__(self, event: Event) -> str:
-        second, ns = divmod(event.timestamp_ns, 1_000_000_000)
+    def __call__(self, timestamp_ns: int) -> str:
+        second, ns = divmod(timestamp_ns, 1_000_000_000)
         if second != self._second:
             when = datetime.fromtimestamp(second, self._tz or UTC)
             if self._tz is None:
@@ -379,7 +380,7 @@ _FIELDS = {
     "comm": "_quote(e.comm)", "barecomm": "_escape(e.comm)",
     "retval": "'?' if e.retval is None else str(e.retval)",
     "cwd": "'?' if e.cwd is None else _quote(e.cwd)",
-    "path": "_first_path(e)", "time": "_clock(e)",
+    "path": "_first_path(e)", "time": "_clock(e.timestamp_ns)",
     "abi": "_esc_str(e.abi)", "when": "_esc_str(e.when)", "action": "_esc_str(e.action)",
 }
 LOG_MACROS: frozenset[str] = frozenset(_FIELDS)
@@ -420,20 +421,47 @@ def _cut(line: str, limit: int) -> str:
     return line[:keep] + "..."
 
 
+_STR_OF_FIELD = re.compile(r"str\((e\.\w+)\)")
+
+
+def _fstring_text(text: str) -> str:
+    """`text` as the literal part of a single-quoted f-string's source."""
+    return (text.replace("\\", "\\\\").replace("'", "\\'")
+            .replace("{", "{{").replace("}", "}}"))
+
+
+_EVENT_FIELD = re.compile(r"\be\.(\w+)")
+
+
+def _on_view(expr: str, view: EventView) -> str:
+    """A macro's expression over the event `e` rewritten over the view's record `r`."""
+    return _EVENT_FIELD.sub(lambda m: f"({view.expression(m.group(1))})", expr)
+
+
+# Macros whose inputs repeat from one event to the next: remembered when specialised.
+_VIEW_FIELDS = {**_FIELDS, "comm": "_quoted[e.comm]", "barecomm": "_escaped[e.comm]"}
+
+
+def _view_constants(view: EventView) -> dict[str, object]:
+    return {f"_view_{f}": view.constant(f) for f in CONSTANT_FIELDS}
+
+
 class LogFormat:
     """A log_format string compiled once into a renderer: `LogFormat(fmt)(event) -> str`.
 
     The generated function (`render`, for hot loops; `source` shows it) is one
     concatenation of literals and field expressions.  The line is cut at
     `limits.max_line` characters, ending in `...`.  `tz` is the zone of
-    `%time`, local time when None.
+    `%time`, local time when None.  `for_view` specialises the format for one
+    family of engine records (see `events.view`).
     """
 
     def __init__(self, fmt: str = DEFAULT_FORMAT, limits: Limits = Limits(),
                  tz: tzinfo | None = None):
         self.format = fmt
         self.limits = limits
-        parts: list[str] = []
+        # (True, macro name) or (False, literal text already escaped), in order.
+        self._parts: list[tuple[bool, str]] = []
         pos = 0
         for m in _TOKEN.finditer(fmt):
             literal, name = fmt[pos:m.start()], m.group(1)
@@ -442,29 +470,86 @@ class LogFormat:
             elif name not in _FIELDS:  # left as written; the validator rejects it
                 literal += m.group()
             if literal:
-                parts.append(repr(_escape_literal(literal)))
+                self._parts.append((False, _escape_literal(literal)))
             if name in _FIELDS:
-                parts.append(f"({_FIELDS[name]})")
+                self._parts.append((True, name))
             pos = m.end()
         if fmt[pos:]:
-            parts.append(repr(_escape_literal(fmt[pos:])))
-        body = " + ".join(parts) or "''"
-        if limits.max_line is None:
-            self.source = f"def render(e):\n    return {body}\n"
-        else:
-            n = limits.max_line
-            self.source = (f"def render(e):\n    s = {body}\n"
-                           f"    return s if len(s) <= {n} else _cut(s, {n})\n")
-        namespace = {
+            self._parts.append((False, _escape_literal(fmt[pos:])))
+        self._namespace = {
             "_esc_str": _esc_str, "_params": _PARAMS.all, "_args": _ARGS.all,
-            "_quote": quote, "_escape": escape,
-            "_first_path": _first_path, "_clock": _Clock(tz), "_lim": limits, "_cut": _cut,
+            "_quote": quote, "_escape": escape, "_first_path": _first_path,
+            "_clock": _Clock(tz), "_lim": limits, "_cut": _cut,
+            "_params_by_kind": {k.name: p for k, p in PARAMS_PRINTERS.items()},
+            "_args_by_kind": {k.name: p for k, p in ARGS_PRINTERS.items()},
         }
+        self._quoted, self._escaped = Memo(quote), Memo(escape)
+        body = " + ".join(repr(text) if not macro else f"({_FIELDS[text]})"
+                          for macro, text in self._parts)
+        self.source = f"def render(e):\n    return {self._cut_line(body or repr(''))}\n"
+        namespace = dict(self._namespace)
         exec(compile(self.source, f"<log_format {fmt!r}>", "exec"), namespace)
         self.render: Callable[[Event], str] = namespace["render"]
 
+    def _cut_line(self, body: str) -> str:
+        """The expression of the whole line, cut at `limits.max_line`."""
+        n = self.limits.max_line
+        return body if n is None else f"_cut(_s, {n}) if len(_s := {body}) > {n} else _s"
+
     def __call__(self, event: Event) -> str:
         return self.render(event)
+
+    def for_view(self, view: EventView) -> Callable[[tuple], str]:
+        """A renderer of view's records `r`, printing what `self(view.make(r))` would.
+
+        The view's constants (call, rule, a `before` rule's `?` retval...) are
+        printed once, here; fields become the view's expressions, `%params`
+        one printer call per argument.  What needs the whole event (`%args`
+        on a buffer, `%path`) gets it from `view.make`.
+        """
+        renderer = view.compiled.get(self)
+        if renderer is not None:
+            return renderer
+        # One f-string of literal text and local names: no intermediate strings.
+        text_parts, prelude, whole_event = [], [], False
+        for macro, text in self._parts:
+            if not macro:
+                text_parts.append(_fstring_text(text))
+                continue
+            field = _VIEW_FIELDS[text]
+            expr = self._view_params(view, text) or _on_view(field, view)
+            names = compile(expr, "<macro>", "eval").co_names
+            whole_event |= "e" in names
+            if "r" not in names and "e" not in names:  # nothing varies: print it now
+                value = eval(expr, {**self._namespace, **_view_constants(view)})
+                text_parts.append(_fstring_text(value))
+                continue
+            plain = _STR_OF_FIELD.fullmatch(field)  # str(int): the f-string formats it
+            local = f"_{len(prelude)}"
+            prelude.append(f"    {local} = {_on_view(plain[1], view) if plain else expr}\n")
+            text_parts.append(f"{{{local}}}")
+        if whole_event:
+            prelude.insert(0, "    e = _make(r)\n")
+        renderer = view.compile(
+            f"log_format {self.format!r}", self._cut_line("f'" + "".join(text_parts) + "'"),
+            "".join(prelude), {**self._namespace, "_make": view.make, "_quoted": self._quoted,
+                               "_escaped": self._escaped})
+        view.compiled[self] = renderer
+        return renderer
+
+    def _view_params(self, view: EventView, macro: str) -> str | None:
+        """`%params`/`%args` as one printer call per argument, when no printer needs
+        the whole event (buffers look at their length argument, AT flags at the call)."""
+        if macro not in ("params", "args"):
+            return None
+        symbolic = macro == "args"
+        needs_event = {ArgKind.BUFFER, ArgKind.AT_FLAGS} if symbolic else {ArgKind.BUFFER}
+        if any(a.kind in needs_event for a in view.signature):
+            return None
+        table = "_args_by_kind" if symbolic else "_params_by_kind"
+        calls = [f"{table}[{a.kind.name!r}]({v}, _view_signature[{i}], {_bits(a)}, None, _lim)"
+                 for i, (a, v) in enumerate(zip(view.signature, view.values, strict=True))]
+        return " + ', ' + ".join(calls) if calls else "''"
 
     def __repr__(self) -> str:
         return f"LogFormat({self.format!r})"

@@ -8,10 +8,12 @@ and kept, since a handful of rules yields a handful of formats.
 from __future__ import annotations
 
 import json as _json
+from collections.abc import Callable
 
 from .event import Event, Lost, StreamItem, Undecided
 from .format import DEFAULT_FORMAT, Limits, LogFormat, escape
 from .jsonfmt import to_dict, to_json
+from .view import EventView, Records
 
 # sctrace's strace-like view of calls no rule matched: the default format with
 # the return value in place of the rule name.
@@ -40,10 +42,52 @@ class Renderer:
             fmt = event.log_format
         else:
             fmt = DEFAULT_FORMAT if event.rule is not None else TRACE_FORMAT
+        return self._format(fmt).render(event)
+
+    def _format(self, fmt: str) -> LogFormat:
         compiled = self._formats.get(fmt)
         if compiled is None:
             compiled = self._formats[fmt] = LogFormat(fmt, self.limits)
-        return compiled.render(event)
+        return compiled
+
+    def lines(self, batch: Records | list[StreamItem]) -> list[str]:
+        """Every item of a batch as a line; records straight from their view."""
+        if not isinstance(batch, Records):
+            return [self(x) for x in batch]
+        return [*map(self, batch.before), *self._rows(batch), *map(self, batch.after)]
+
+    def _rows(self, batch: Records) -> list[str]:
+        rows, views = batch.rows, batch.views
+        if not rows:
+            return []
+        keys = list(map(batch.key, rows))
+        if keys.count(keys[0]) == len(keys):  # one view (a hot loop): no Python loop at all
+            view = views[keys[0]]
+            return list(map(view.compiled.get(self) or self._for_view(view), rows))
+        out, last, render = [], None, None
+        for k, row in zip(keys, rows, strict=True):
+            if k != last:
+                view = views[k]
+                render, last = view.compiled.get(self) or self._for_view(view), k
+            out.append(render(row))
+        return out
+
+    def _for_view(self, view: EventView) -> Callable[[tuple], str]:
+        """This renderer's function for the records of `view`, kept in the view (so it
+        goes when a replaced rule set's views do)."""
+        if view.undecided_index is not None:
+            item = view.item
+            render = lambda r: self.notice(item(r))  # noqa: E731
+        elif self.json:
+            make = view.make
+            render = lambda r: to_json(make(r))  # noqa: E731
+        else:
+            fmt = self.override if self.override is not None else view.log_format
+            if fmt is None:
+                fmt = DEFAULT_FORMAT if view.rule is not None else TRACE_FORMAT
+            render = self._format(fmt).for_view(view)
+        view.compiled[self] = render
+        return render
 
     def notice(self, item: Lost | Undecided) -> str:
         """A notice as one line: `-- ... --` in text, an object with "notice" in JSON."""

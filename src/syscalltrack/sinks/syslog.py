@@ -81,6 +81,15 @@ class SyslogSink:
             return
         self.failed += 1
 
+    def write_lines(self, lines: list[str]) -> None:
+        """Send a batch; while syslog is absent the whole batch is counted failed at once."""
+        if self._sock is None and not self._connect():
+            self.failed += len(lines)
+            return
+        write = self.write
+        for line in lines:
+            write(line)
+
     def retry_now(self) -> None:
         """Let the next line try to connect at once (the daemon's SIGHUP)."""
         self._retry_at = 0.0

@@ -1,0 +1,154 @@
+"""Event families described once, so outputs can work straight from an engine's records.
+
+An engine whose records share one fixed layout (the system-wide ring buffer)
+describes each family of events -- one rule firing on one call -- as an
+`EventView`: what every event of the family shares (call, signature, rule,
+action...) as constants, and the rest as Python expressions over the record
+tuple `r`.  From a view, `make` builds the `Event` of a record, and the
+formatting layer compiles a log format *for the view* (`LogFormat.for_view`),
+so the daemon renders a line from a record with one generated function and
+no `Event` in between.  Views know nothing of where the expressions come from.
+
+`Records` is a batch as an engine read it: notices and events, and records
+not yet turned into events, each found with its view through `key`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+from ..syscalls import Arg
+from .event import NO_PATHS, Event, StreamItem, Undecided
+
+# Event fields an engine gives as expressions over the record (the others are the
+# view's constants, `args`/`values` per argument, and no paths).
+VARIABLE_FIELDS = ("pid", "tid", "ppid", "uid", "euid", "suid", "gid", "egid", "sgid",
+                   "comm", "timestamp_ns", "cwd", "retval")
+CONSTANT_FIELDS = ("abi", "nr", "name", "signature", "when", "rule", "action", "log_format")
+
+
+class EventView:
+    """One family of events: constants, and expressions over the record `r` for the rest.
+
+    `args` and `values` are one expression per argument of `signature`;
+    `fields` maps each name of `VARIABLE_FIELDS` to an expression (missing:
+    None); `namespace` holds the names those expressions use.  An
+    `undecided_index` (the rule's index) makes every record of the view an
+    `Undecided` notice rather than an event.
+    """
+
+    def __init__(self, *, abi: str, nr: int, name: str, signature: tuple[Arg, ...],
+                 when: str, rule: str | None, action: str | None, log_format: str | None,
+                 args: Sequence[str], values: Sequence[str], fields: Mapping[str, str],
+                 namespace: Mapping[str, Any], undecided_index: int | None = None):
+        if len(args) != len(signature) or len(values) != len(signature):
+            raise ValueError("a view needs one args and one values expression per argument")
+        unknown = set(fields) - set(VARIABLE_FIELDS)
+        if unknown:
+            raise ValueError(f"not variable Event fields: {sorted(unknown)}")
+        self.abi, self.nr, self.name, self.signature = abi, nr, name, signature
+        self.when, self.rule, self.action, self.log_format = when, rule, action, log_format
+        self.args, self.values = tuple(args), tuple(values)
+        self.fields = {f: fields.get(f, "None") for f in VARIABLE_FIELDS}
+        self.namespace = dict(namespace)
+        self.undecided_index = undecided_index
+        # Functions other layers specialised for this view (one per format): they live
+        # and die with it, so a replaced rule set takes its compiled renderers along.
+        self.compiled: dict[Hashable, Callable[[tuple], str]] = {}
+        self.make: Callable[[tuple], Event] = self.compile("make", self.event_expr())
+        self.item: Callable[[tuple], StreamItem] = self.make
+        if undecided_index is not None:
+            make, rule_name = self.make, rule or "?"
+            self.item = lambda r: Undecided(rule_name, undecided_index, make(r))
+
+    def constant(self, field: str) -> Any:
+        """The value every event of the view has for a `CONSTANT_FIELDS` field."""
+        return getattr(self, field)
+
+    def expression(self, field: str) -> str:
+        """Source of an expression over `r` giving `field` (a constant by its bound name)."""
+        if field in CONSTANT_FIELDS:
+            return f"_view_{field}"
+        if field in ("args", "values"):
+            return "(" + "".join(f"{x}, " for x in getattr(self, field)) + ")"
+        if field == "paths":
+            return "_NO_PATHS"
+        return self.fields[field]
+
+    def event_expr(self) -> str:
+        """Source of the `Event` of record `r` (one tuple built, no __init__ call)."""
+        return ("_tuple_new(_Event, (" + ", ".join(self.expression(f) for f in Event._fields)
+                + "))")
+
+    def compile(self, what: str, body: str, prelude: str = "",
+                names: Mapping[str, Any] | None = None) -> Callable[[tuple], Any]:
+        """`def f(r): <prelude> return <body>` with the view's names, compiled once."""
+        namespace = {**self.namespace, **(names or {}), "_Event": Event,
+                     "_tuple_new": tuple.__new__, "_NO_PATHS": NO_PATHS,
+                     **{f"_view_{f}": getattr(self, f) for f in CONSTANT_FIELDS}}
+        source = f"def f(r):\n{prelude}    return {body}\n"
+        exec(compile(source, f"<{what} for {self.rule!r}/{self.name}>", "exec"), namespace)
+        return namespace["f"]
+
+    def __repr__(self) -> str:
+        kind = " undecided" if self.undecided_index is not None else ""
+        return f"<EventView {self.rule}/{self.abi}:{self.name}{kind}>"
+
+
+class Memo(dict):
+    """`function(value)` kept for the few distinct values a stream repeats (command
+    names), so generated code computes each once; bounded by starting over."""
+
+    def __init__(self, function: Callable[[Any], Any], size: int = 4096):
+        super().__init__()
+        self._function, self._size = function, size
+
+    def __missing__(self, value):
+        if len(self) >= self._size:
+            self.clear()
+        result = self[value] = self._function(value)
+        return result
+
+
+class Records:
+    """A batch of an engine's stream, in order: `before`, the records `rows`, `after`.
+
+    `before` and `after` are `StreamItem`s already (notices, events decoded
+    earlier); each record's view is `views[key(record)]`.
+    """
+
+    __slots__ = ("after", "before", "key", "rows", "views")
+
+    def __init__(self, rows: list[tuple], key: Callable[[tuple], Hashable],
+                 views: Mapping[Hashable, EventView], before: Sequence[StreamItem] = (),
+                 after: Sequence[StreamItem] = ()):
+        self.rows, self.key, self.views = rows, key, views
+        self.before, self.after = list(before), list(after)
+
+    def __len__(self) -> int:
+        return len(self.before) + len(self.rows) + len(self.after)
+
+    def stream_items(self) -> list[StreamItem]:
+        """Every item as an Event or a notice."""
+        return [*self.before, *self.decoded(), *self.after]
+
+    def decoded(self) -> list[StreamItem]:
+        """The records as Events (or Undecided notices)."""
+        rows, views = self.rows, self.views
+        if not rows:
+            return []
+        keys = list(map(self.key, rows))
+        if keys.count(keys[0]) == len(keys):  # one view (a hot loop): no Python loop at all
+            return list(map(views[keys[0]].item, rows))
+        return [views[k].item(r) for k, r in zip(keys, rows, strict=True)]
+
+    def tail(self, count: int) -> list[StreamItem]:
+        """The last `count` items as Events or notices (what `sctlog -n` replays)."""
+        if count <= 0:
+            return []
+        after = self.after[-count:]
+        rows = self.rows[-(count - len(after)):] if count > len(after) else []
+        before = self.before[-(count - len(after) - len(rows)):] \
+            if count > len(after) + len(rows) else []
+        return Records(rows, self.key, self.views, before, after).stream_items()

@@ -1,0 +1,106 @@
+"""Rendering straight from records (EventView, Records) prints what rendering Events does."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syscalltrack.events import Event, LogFormat, Lost, Undecided
+from syscalltrack.events.event import NO_PATHS
+from syscalltrack.events.format import LOG_MACROS
+from syscalltrack.events.render import Renderer
+from syscalltrack.events.view import VARIABLE_FIELDS, EventView, Memo, Records
+
+# A record here is simply the event's variable fields, then its args, then its values.
+KEY_FIELD = 0
+
+
+def view_of(event: Event, undecided: int | None = None) -> EventView:
+    n = len(event.signature)
+    base = 1 + len(VARIABLE_FIELDS)
+    return EventView(
+        abi=event.abi, nr=event.nr, name=event.name, signature=event.signature,
+        when=event.when, rule=event.rule, action=event.action, log_format=event.log_format,
+        args=[f"r[{base + i}]" for i in range(n)],
+        values=[f"r[{base + n + i}]" for i in range(n)],
+        fields={f: f"r[{1 + i}]" for i, f in enumerate(VARIABLE_FIELDS)},
+        namespace={}, undecided_index=undecided)
+
+
+def record_of(event: Event, key=0) -> tuple:
+    return (key, *(getattr(event, f) for f in VARIABLE_FIELDS), *event.args, *event.values)
+
+
+literal = st.text(st.characters(codec="utf-8"), max_size=6)
+formats = st.lists(st.one_of(literal, st.sampled_from(sorted(LOG_MACROS)).map(lambda m: "%" + m)),
+                   max_size=8).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), fmt=formats)
+def test_a_format_for_a_view_prints_what_it_prints_for_the_event(any_event, data, fmt):
+    event = data.draw(any_event)._replace(paths=NO_PATHS)  # records carry no resolved paths
+    view = view_of(event)
+    row = record_of(event)
+    assert view.make(row) == event
+    log_format = LogFormat(fmt)
+    assert log_format.for_view(view)(row) == log_format(event)
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data(), pid=st.integers(0, 2**40))
+def test_time_and_ids_vary_per_record_while_constants_are_printed_once(any_event, data, pid):
+    event = data.draw(any_event)._replace(paths=NO_PATHS)
+    view = view_of(event)
+    fmt = LogFormat("%time %pid %ruleid %sname %params %retval")
+    render = fmt.for_view(view)
+    other = event._replace(pid=pid, timestamp_ns=event.timestamp_ns + 1_500_000_000)
+    assert render(record_of(other)) == fmt(other)
+    assert render is fmt.for_view(view)  # compiled once per view
+
+
+def test_lines_of_mixed_views_and_notices_keep_their_order(make_event):
+    unlink = make_event("unlink", [b"/tmp/a\n"], rule="r1", pid=10)
+    kill = make_event("kill", [5, 15], rule="r2", when="after", retval=0, pid=11)
+    views = {1: view_of(unlink), 2: view_of(kill), 3: view_of(unlink, undecided=0)}
+    rows = [record_of(unlink, 1), record_of(kill, 2), record_of(unlink, 3), record_of(kill, 2)]
+    lost = Lost("r1", 0, 7)
+    batch = Records(rows, lambda r: r[KEY_FIELD], views, before=[kill], after=[lost])
+    items = batch.stream_items()
+    assert items[0] == kill and items[-1] == lost and len(batch) == 6
+    assert isinstance(items[3], Undecided) and items[3].event == unlink
+    for renderer in (Renderer(), Renderer(override="%pid %sname %params"), Renderer(json=True)):
+        assert renderer.lines(batch) == [renderer(x) for x in items]
+    assert batch.tail(2) == items[-2:] and batch.tail(6) == items and batch.tail(0) == []
+
+
+def test_one_view_batches_take_the_fast_path_and_agree(make_event):
+    event = make_event("unlink", [b"x"], rule="r", comm=b"evil\x1b[31m")
+    view = view_of(event)
+    rows = [record_of(event._replace(pid=p), 1) for p in range(50)]
+    batch = Records(rows, lambda r: r[KEY_FIELD], {1: view})
+    renderer = Renderer()
+    lines = renderer.lines(batch)
+    assert lines == [renderer(e) for e in batch.stream_items()]
+    assert lines[3] == 'syscall: 3[evil\\x1b[31m]: 87_unlink("x") (rule r)'
+
+
+def test_memo_computes_each_value_once_and_stays_bounded():
+    calls = []
+    memo = Memo(lambda v: calls.append(v) or v * 2, size=3)
+    assert [memo[1], memo[1], memo[2]] == [2, 2, 4] and calls == [1, 2]
+    for v in range(10):
+        assert memo[v] == v * 2
+    assert len(memo) <= 3
+
+
+def test_a_view_needs_one_expression_per_argument(make_event):
+    event = make_event("kill", [5, 15])
+    try:
+        EventView(abi="x86_64", nr=62, name="kill", signature=event.signature, when="before",
+                  rule="r", action="LOG", log_format=None, args=["r[0]"], values=["r[0]"],
+                  fields={}, namespace={})
+    except ValueError as e:
+        assert "one args and one values expression per argument" in str(e)
+    else:
+        raise AssertionError("a view with missing argument expressions was accepted")
