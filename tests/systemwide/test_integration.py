@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from systemwide_support import rule
 
-from syscalltrack.engines.systemwide import Lost, SystemwideEngine
+from syscalltrack.engines.systemwide import Lost, SystemwideEngine, codegen
 from syscalltrack.engines.systemwide.demo import article_log_rules, log_lines
 from syscalltrack.events.event import Event
 from syscalltrack.events.render import Renderer
 from syscalltrack.rules import load_rules
+from syscalltrack.syscalls import X86_64, table
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: bpf() and tracefs")
 HERE = Path(__file__).parent
@@ -145,6 +146,22 @@ def test_a_rule_that_matches_nothing(work):
             os.unlink(work / str(i))
         assert events(engine, lambda e: True) == []
         assert [(s.rule, s.matches, s.lost) for s in engine.stats()] == [("never", 0, 0)]
+
+
+@pytest.mark.parametrize("calls", [4, codegen.PREFILTER_MAX + 8])
+def test_calls_watched_beside_unlink_by_few_or_many_numbers(work, calls):
+    """Up to PREFILTER_MAX numbers the dispatchers compare the number first; beyond,
+    they go straight to the tail call. Either way the unlink rule fires, and only it."""
+    others = [sc.name for sc in table() if sc.abi == X86_64 and sc.args
+              and sc.name not in ("unlink", "unlinkat")][:calls]
+    text = "".join(rule(f"o{i}", name, "PID == 1 && UID == 12345")
+                   for i, name in enumerate(others))
+    text += rule("rm", "unlink", f'PARAMS[1] startswith "{work}/"')
+    with engine_for(text) as engine:
+        (work / "f").touch()
+        os.unlink(work / "f")
+        got = [(e.rule, e.values[0]) for e in events(engine, lambda e: e.pid == os.getpid())]
+    assert got == [("rm", f"{work}/f".encode())]
 
 
 def test_hundred_rules_first_match(work):

@@ -105,6 +105,9 @@ TMP = -456
 TS = -464
 TMP2 = -472
 
+# Up to this many distinct call numbers, a dispatcher compares the number before anything
+# else and returns at once for the others.
+PREFILTER_MAX = 32
 # Prog arrays the dispatchers tail-call through, indexed by call number.
 TABLES = {(X86_64, When.BEFORE): "sct_x86_enter", (X86_64, When.AFTER): "sct_x86_exit",
           (I386, When.BEFORE): "sct_i386_enter", (I386, When.AFTER): "sct_i386_exit"}
@@ -1040,13 +1043,14 @@ def _program(layout, kern, dfas, sc, when, rules, prologue, saves, diagnostics) 
 def dispatcher(when: When, kern: Kernel, calls: list[Syscall]) -> Dispatcher:
     """sys_enter / sys_exit on every call: tail-call the program of the call's number
     in the x86_64 table, or the i386 one when the task is in an int $0x80 call
-    (TS_COMPAT); a number with no program falls through the tail call."""
+    (TS_COMPAT); a number with no program falls through the tail call.
+
+    It runs on every system call of the machine, so a number no table holds (in
+    either ABI) returns after a few compares, before the task is looked at: an
+    unrelated call pays the raw tracepoint and those compares only.
+    """
     c = _Code()
     c.mov(R6, R1)
-    # A BTF task pointer lets the verifier allow a direct (fault-safe) load: one helper
-    # call instead of two on every system call.
-    c.call("get_current_task_btf")
-    c.ldxw(R7, R0, kern.task_status)
     if when is When.AFTER:  # sys_exit has (regs, ret): the number is regs->orig_ax
         c.ldxdw(R3, R6, 0)
         c.add(R3, kern.orig_ax)
@@ -1054,9 +1058,21 @@ def dispatcher(when: When, kern: Kernel, calls: list[Syscall]) -> Dispatcher:
         c.add(R1, TMP)
         c.mov(R2, 8)
         c.call("probe_read_kernel")
-        c.ldxdw(R3, R10, TMP)
+        c.ldxdw(R8, R10, TMP)
     else:  # sys_enter has (regs, id)
-        c.ldxdw(R3, R6, 8)
+        c.ldxdw(R8, R6, 8)
+    numbers = sorted({sc.nr for sc in calls})
+    if len(numbers) <= PREFILTER_MAX:
+        for nr in numbers:
+            c.jeq(R8, nr, "watched")
+        c.mov(R0, 0)
+        c.exit()
+        c.place("watched")
+    # A BTF task pointer lets the verifier allow a direct (fault-safe) load: one helper
+    # call instead of two.
+    c.call("get_current_task_btf")
+    c.ldxw(R7, R0, kern.task_status)
+    c.mov(R3, R8)
     c.ld_map_fd(R2, TABLES[(X86_64, when)])
     c.jset(R7, TS_COMPAT, "compat")
     c.ja("call")
