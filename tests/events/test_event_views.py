@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from syscalltrack.events import Event, LogFormat, Lost, Undecided
 from syscalltrack.events.event import NO_PATHS
 from syscalltrack.events.format import LOG_MACROS
+from syscalltrack.events.jsonfmt import for_view as json_for_view
+from syscalltrack.events.jsonfmt import to_json
 from syscalltrack.events.render import Renderer
 from syscalltrack.events.view import VARIABLE_FIELDS, EventView, Memo, Records
 
@@ -39,12 +41,14 @@ formats = st.lists(st.one_of(literal, st.sampled_from(sorted(LOG_MACROS)).map(la
 @settings(max_examples=300, deadline=None)
 @given(data=st.data(), fmt=formats)
 def test_a_format_for_a_view_prints_what_it_prints_for_the_event(any_event, data, fmt):
-    event = data.draw(any_event)._replace(paths=NO_PATHS)  # records carry no resolved paths
+    event = data.draw(any_event)._replace(  # records carry no resolved paths
+        paths=NO_PATHS, log_format=data.draw(st.one_of(st.none(), literal)))
     view = view_of(event)
     row = record_of(event)
     assert view.make(row) == event
     log_format = LogFormat(fmt)
     assert log_format.for_view(view)(row) == log_format(event)
+    assert json_for_view(view)(row) == to_json(event)
 
 
 @settings(max_examples=50, deadline=None)

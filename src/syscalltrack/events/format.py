@@ -45,7 +45,7 @@ from datetime import UTC, datetime, tzinfo
 from ..syscalls import Arg, ArgKind
 from ..syscalls.constants import ADDRESS_FAMILIES, AT_FDCWD, AT_FLAGS, MODES, OPEN_FLAGS
 from .event import ArgValue, Event, SockAddr, Unreadable
-from .view import CONSTANT_FIELDS, EventView, Memo
+from .view import CONSTANT_FIELDS, EventView, Memo, Template
 
 DEFAULT_FORMAT = "syscall: %pid[%barecomm]: %sid_%sname(%params) (rule %ruleid)"
 
@@ -424,12 +424,6 @@ def _cut(line: str, limit: int) -> str:
 _STR_OF_FIELD = re.compile(r"str\((e\.\w+)\)")
 
 
-def _fstring_text(text: str) -> str:
-    """`text` as the literal part of a single-quoted f-string's source."""
-    return (text.replace("\\", "\\\\").replace("'", "\\'")
-            .replace("{", "{{").replace("}", "}}"))
-
-
 _EVENT_FIELD = re.compile(r"\be\.(\w+)")
 
 
@@ -510,30 +504,27 @@ class LogFormat:
         renderer = view.compiled.get(self)
         if renderer is not None:
             return renderer
-        # One f-string of literal text and local names: no intermediate strings.
-        text_parts, prelude, whole_event = [], [], False
+        # One f-string of literal text and locals: no intermediate strings.
+        line, whole_event = Template(), False
         for macro, text in self._parts:
             if not macro:
-                text_parts.append(_fstring_text(text))
+                line.text(text)
                 continue
             field = _VIEW_FIELDS[text]
             expr = self._view_params(view, text) or _on_view(field, view)
             names = compile(expr, "<macro>", "eval").co_names
             whole_event |= "e" in names
             if "r" not in names and "e" not in names:  # nothing varies: print it now
-                value = eval(expr, {**self._namespace, **_view_constants(view)})
-                text_parts.append(_fstring_text(value))
+                line.text(eval(expr, {**self._namespace, **_view_constants(view)}))
                 continue
             plain = _STR_OF_FIELD.fullmatch(field)  # str(int): the f-string formats it
-            local = f"_{len(prelude)}"
-            prelude.append(f"    {local} = {_on_view(plain[1], view) if plain else expr}\n")
-            text_parts.append(f"{{{local}}}")
+            line.expr(_on_view(plain[1], view) if plain else expr)
         if whole_event:
-            prelude.insert(0, "    e = _make(r)\n")
+            line.first("e = _make(r)")
         renderer = view.compile(
-            f"log_format {self.format!r}", self._cut_line("f'" + "".join(text_parts) + "'"),
-            "".join(prelude), {**self._namespace, "_make": view.make, "_quoted": self._quoted,
-                               "_escaped": self._escaped})
+            f"log_format {self.format!r}", self._cut_line(line.body()), line.prelude(),
+            {**self._namespace, "_make": view.make, "_quoted": self._quoted,
+             "_escaped": self._escaped})
         view.compiled[self] = renderer
         return renderer
 

@@ -33,11 +33,13 @@ from __future__ import annotations
 import base64
 import functools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from ..syscalls import Arg, ArgKind
 from .event import ArgValue, Event, SockAddr, Unreadable
+from .view import EventView, Memo, Template
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -140,6 +142,67 @@ def to_dict(event: Event) -> dict[str, Any]:
 def to_json(event: Event) -> str:
     """One line of JSON (no newline at the end), ASCII only."""
     return _dumps(to_dict(event))
+
+
+def _json_value(value: ArgValue) -> str:
+    return str(value) if value.__class__ is int else _dumps(_value(value))
+
+
+def _json_or_null(value: int | None) -> str:
+    return "null" if value is None else str(value)
+
+
+def for_view(view: EventView) -> Callable[[tuple], str]:
+    """A function printing `to_json(view.make(r))` for records `r` of `view`, without
+    building the Event: constant members are encoded once, here, and the line is one
+    f-string.  (Views carry no resolved paths, so no `path` members.)"""
+    renderer = view.compiled.get(for_view)
+    if renderer is not None:
+        return renderer
+    line = Template()
+
+    def member(name: str, value: Any = None, expr: str | None = None, encode: str = "") -> None:
+        """`"name":` then a constant, or the text of `encode(expr)` (null if expr is None)."""
+        line.text(f',"{name}":')
+        if expr is None:
+            line.text(_dumps(value))
+        elif expr == "None":
+            line.text("null")
+        else:
+            line.expr(f"{encode}({expr})" if encode else expr)
+
+    ts = view.fields["timestamp_ns"]
+    line.text('{"time":"')  # digits, '-', ':', '.', 'T' and 'Z': nothing to escape
+    line.expr(f"_time({ts})")
+    line.text('"')
+    member("time_ns", expr=ts)
+    for name, value in (("rule", view.rule), ("when", view.when), ("action", view.action),
+                        ("abi", view.abi), ("sid", view.nr), ("sname", view.name)):
+        member(name, value)
+    for name in ("pid", "tid", "ppid", "uid", "euid", "suid", "gid", "egid", "sgid"):
+        member(name, expr=view.fields[name])  # ints (-1 when not captured)
+    member("comm", expr=f"_json_comm[{view.fields['comm']}]")
+    member("cwd", expr=view.fields["cwd"], encode="_json_bytes")
+    member("retval", expr=view.fields["retval"], encode="_json_or_null")
+    line.text(',"args":[')
+    for i, static in enumerate(_static(view.signature)):
+        line.text(("," if i else "") + _dumps(static)[:-1] + ',"raw":')
+        line.expr(view.args[i])
+        line.text(',"value":')
+        line.expr(f"_json_value({view.values[i]})")
+        line.text("}")
+    line.text("]")
+    member("log_format", view.log_format)
+    line.text("}")
+    renderer = view.compile("json", line.body(), line.prelude(), {
+        "_time": _time, "_json_or_null": _json_or_null,
+        "_json_value": _json_value, "_json_comm": _JSON_COMM,
+        "_json_bytes": lambda b: "null" if b is None else _dumps(_b(b))})
+    view.compiled[for_view] = renderer
+    return renderer
+
+
+_JSON_COMM = Memo(lambda comm: _dumps(_b(comm)))
 
 
 class JSONEventError(ValueError):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from .event import Event, Lost, StreamItem, Undecided
 from .format import DEFAULT_FORMAT, Limits, LogFormat, escape
+from .jsonfmt import for_view as json_for_view
 from .jsonfmt import to_dict, to_json
 from .view import EventView, Records
 
@@ -79,8 +80,7 @@ class Renderer:
             item = view.item
             render = lambda r: self.notice(item(r))  # noqa: E731
         elif self.json:
-            make = view.make
-            render = lambda r: to_json(make(r))  # noqa: E731
+            render = json_for_view(view)
         else:
             fmt = self.override if self.override is not None else view.log_format
             if fmt is None:

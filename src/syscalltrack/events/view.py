@@ -96,6 +96,39 @@ class EventView:
         return f"<EventView {self.rule}/{self.abi}:{self.name}{kind}>"
 
 
+class Template:
+    """One generated f-string over a record: literal text and expressions.
+
+    Each expression is computed into a local first (in 3.11 an f-string's
+    expressions may hold no quotes or backslashes); literal text is escaped
+    for the f-string's source.  `body()` and `prelude()` go to `EventView.compile`.
+    """
+
+    def __init__(self):
+        self._pieces: list[str] = []
+        self._prelude: list[str] = []
+
+    def text(self, text: str) -> None:
+        self._pieces.append(text.replace("\\", "\\\\").replace("'", "\\'")
+                            .replace("{", "{{").replace("}", "}}"))
+
+    def expr(self, source: str) -> None:
+        """An expression over `r` whose value is printed with str()."""
+        local = f"_{len(self._prelude)}"
+        self._prelude.append(f"    {local} = {source}\n")
+        self._pieces.append(f"{{{local}}}")
+
+    def first(self, statement: str) -> None:
+        """A statement run before the expressions (e.g. building the whole Event)."""
+        self._prelude.insert(0, f"    {statement}\n")
+
+    def body(self) -> str:
+        return "f'" + "".join(self._pieces) + "'"
+
+    def prelude(self) -> str:
+        return "".join(self._prelude)
+
+
 class Memo(dict):
     """`function(value)` kept for the few distinct values a stream repeats (command
     names), so generated code computes each once; bounded by starting over."""
