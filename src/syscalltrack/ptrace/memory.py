@@ -92,9 +92,14 @@ class TraceeMemory:
         while total < limit:
             chunk = min(PAGE_SIZE - (addr % PAGE_SIZE), limit - total, first)
             first = PAGE_SIZE
-            data = self.read(addr, chunk)
+            if self._vm_ok and self._readv(addr, self._scratch_addr, chunk) == chunk:
+                data = ctypes.string_at(self._scratch_addr, chunk)  # read()'s usual case
+            else:
+                data = self.read(addr, chunk)  # the fallbacks, or MemoryAccessError
             nul = data.find(b"\0")
             if nul >= 0:
+                if not parts:
+                    return data[:nul], False
                 parts.append(data[:nul])
                 return b"".join(parts), False
             parts.append(data)

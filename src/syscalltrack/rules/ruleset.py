@@ -77,7 +77,15 @@ class RuleSet:
         when the call does not count as that variant's classic call.  It is
         called at most once per distinct variant.
         """
-        return first_match_in(self.rules_for(name, when), context_for)
+        contexts: dict[Variant | None, FilterContext | None] = {}
+        for bound in self.rules_for(name, when):
+            if bound.variant in contexts:
+                ctx = contexts[bound.variant]
+            else:
+                ctx = contexts[bound.variant] = context_for(bound.variant)
+            if ctx is not None and bound.filter.evaluate(ctx):
+                return Match(bound, ctx)
+        return None
 
     def watched(self, when: When | str | None = None) -> frozenset[str]:
         """The call families that have rules (at `when`, or at either)."""
@@ -92,25 +100,6 @@ class RuleSet:
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
-
-
-def first_match_in(rules: Iterable[BoundRule],
-                   context_for: Callable[[Variant | None], FilterContext | None]) -> Match | None:
-    """`RuleSet.first_match` over a list the caller already holds (`rules_for`'s).
-
-    An engine that keeps each call's lists spares the lookup at every call.
-    Contexts are kept per variant object (variants are the table's own).
-    """
-    contexts: dict[int, FilterContext | None] = {}
-    for bound in rules:
-        key = id(bound.variant)
-        if key in contexts:
-            ctx = contexts[key]
-        else:
-            ctx = contexts[key] = context_for(bound.variant)
-        if ctx is not None and bound.filter.evaluate(ctx):
-            return Match(bound, ctx)
-    return None
 
 
 def check_rules(text: str, filename: str = "<rules>") -> tuple[Rule, ...]:

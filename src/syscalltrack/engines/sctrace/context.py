@@ -63,13 +63,12 @@ class CallView:
     """
 
     __slots__ = ("_args", "_call", "_comm", "_creds", "_cwd", "_paths", "_ppid", "_values",
-                 "shape")
-
-    retval = None  # a before stop has none; AfterView overrides it
+                 "retval", "shape")
 
     def __init__(self, call: Syscall, shape: CallShape):
         self._call = call
         self.shape = shape
+        self.retval = None  # until at_exit
         self._args = None
         self._values = None
         self._paths = None
@@ -81,6 +80,17 @@ class CallView:
     @property
     def variant(self) -> Variant | None:
         return self.shape.variant
+
+    def at_exit(self, retval: int) -> None:
+        """The same call at its exit: the arguments saved at entry, plus RETVAL.
+
+        Strings and paths stay the entry's (after the call the memory may be gone
+        or reused); the ids, name and cwd are read again, as the call may have
+        changed them (setuid, execve, chdir).
+        """
+        self.retval = retval
+        self._creds = self._comm = self._ppid = None
+        self._cwd = _UNSET
 
     @property
     def args(self) -> tuple[int, ...]:
@@ -196,6 +206,9 @@ class CallView:
 
     def values(self) -> tuple:
         """Every argument decoded (strings read now: the memory may change later)."""
+        values = self._values
+        if values is not None and _UNSET not in values:
+            return tuple(values)  # at an exit: all read at the entry
         return tuple([self.value(i) for i in range(len(self.shape.signature))])
 
     def _decode(self, index: int):
@@ -242,8 +255,8 @@ class CallView:
 
     def _resolve(self, index: int) -> bytes | None:
         """PATH[n]: absolute and lexically normalised, against the dirfd or the cwd."""
-        name = self.string(index)
-        if name is None:
+        name = self.value(index)
+        if name.__class__ is not bytes:
             return None
         if not name.startswith(b"/"):
             base = self._base_dir(index)
@@ -302,28 +315,6 @@ class CallView:
             creds.uid, creds.euid, creds.suid, creds.gid, creds.egid, creds.sgid,
             self.comm, time.time_ns(), when, rule, action, log_format,
             self.cwd if "cwd" in capture else None, retval, resolved)
-
-
-class AfterView(CallView):
-    """The same view at the call's exit: the arguments saved at entry, plus RETVAL.
-
-    Strings and paths are the entry's (after the call the memory may be gone or
-    reused); the ids, name and cwd are read again, as the call may have changed
-    them (setuid, execve, chdir).
-    """
-
-    __slots__ = ("_retval",)
-
-    def __init__(self, entry: CallView, retval: int):
-        super().__init__(entry._call, entry.shape)
-        self._args = entry.args
-        self._values = entry._values
-        self._paths = entry._paths
-        self._retval = retval
-
-    @property
-    def retval(self) -> int:
-        return self._retval
 
 
 def _own_dirfd(sc: SyscallSpec, index: int) -> int | None:

@@ -19,11 +19,10 @@ from ...events import Event
 from ...ptrace import Consumer, Decision, ProcessEvent, Syscall, Tracer
 from ...ptrace.events import CONTINUE_TO_EXIT
 from ...rules import ActionType, BoundRule, RuleSet, Str, When
-from ...rules.ruleset import first_match_in
 from ...rules.values import MASK64, const_value
 from ...syscalls import X86_64, Variant, table
 from ...syscalls import Syscall as SyscallSpec
-from .context import AfterView, CallShape, CallView
+from .context import CallShape, CallView
 from .policy import build_policy
 
 Emit = Callable[[Event], None]
@@ -82,15 +81,12 @@ class RuleConsumer(Consumer):
         if plan is None:
             return None
         views: dict[int, CallView | None] = {}
-        match = None
-        if plan.before:
-            match = first_match_in(plan.before,
-                                   lambda variant: _view(views, call, plan, variant))
+        match = _first_match(plan.before, views, call, plan) if plan.before else None
         if plan.want_exit:
             self._remember(call, plan, views)
         if match is None:
             return CONTINUE_TO_EXIT if plan.want_exit else None
-        return self._act(match.rule, match.context, call, plan.want_exit)
+        return self._act(match[0], match[1], call, plan.want_exit)
 
     def _learn(self, call: Syscall) -> _Plan | None:
         """What a call number means, once per (ABI, number)."""
@@ -106,14 +102,17 @@ class RuleConsumer(Consumer):
         if entry is None:
             return
         plan, views = entry
-        match = first_match_in(plan.after, lambda variant: _after(views[id(variant)], retval))
+        for view in views.values():
+            if view is not None:
+                view.at_exit(retval)
+        match = _first_match(plan.after, views, call, plan)  # views holds every one it needs
         if match is not None:
-            rule = match.rule.rule
-            self._events.append(match.context.event(
+            rule = match[0].rule
+            self._events.append(match[1].event(
                 When.AFTER, rule.name, rule.action.type.value, rule.action.log_format, retval,
                 self._capture))
         elif plan.traced:
-            self._events.append(AfterView(views[id(None)], retval).event(
+            self._events.append(views[id(None)].event(
                 When.AFTER, None, None, None, retval, self._capture))
 
     def on_process_event(self, event: ProcessEvent) -> None:
@@ -191,6 +190,19 @@ class RuleConsumer(Consumer):
         self._entries[call.tid] = (plan, views)
 
 
+def _first_match(rules: tuple[BoundRule, ...], views: dict, call: Syscall,
+                 plan: _Plan) -> tuple[BoundRule, CallView] | None:
+    """The first rule of the list whose filter matches (reference §2), with its view.
+
+    `RuleSet.first_match` over the plan's own list and views: no lookup per call.
+    """
+    for bound in rules:
+        view = _view(views, call, plan, bound.variant)
+        if view is not None and bound.filter.evaluate(view):
+            return bound, view
+    return None
+
+
 def _view(views: dict, call: Syscall, plan: _Plan, variant: Variant | None) -> CallView | None:
     """The call as rules bound through `variant` see it (None if it is not that call)."""
     key = id(variant)
@@ -203,10 +215,6 @@ def _view(views: dict, call: Syscall, plan: _Plan, variant: Variant | None) -> C
             view = CallView(call, plan.shapes[key])
         views[key] = view
     return view
-
-
-def _after(entry: CallView | None, retval: int) -> AfterView | None:
-    return None if entry is None else AfterView(entry, retval)
 
 
 def run_command(ruleset: RuleSet, argv: list[str], emit: Emit, notice: Notice,
