@@ -6,11 +6,14 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 
 import pytest
 from daemon_support import LOST, SAFETY, rule, wait_for
+
+from syscalltrack.daemon import server
 
 # Other processes unlink files too (tests run side by side): match only our marker files.
 MARK = "sctd-mark-"
@@ -222,3 +225,21 @@ def test_kernel_drops_appear_in_the_stream_and_the_stats(tracker, tmp_path, help
     status = tracker.status()
     assert status["rules"][0]["lost"] == status["events"]["kernel_lost"] == reader.kernel_lost
     assert status["rules"][0]["matches"] == burst
+
+
+def test_a_leaving_reader_takes_its_own_format_along():
+    """Formats readers asked for are compiled per rule and call: once no reader wants one,
+    the daemon forgets it (a long-lived daemon meets many `sctlog --format`s)."""
+    daemon = server.Daemon(server.Options(syslog_socket=None))
+    mine, theirs = socket.socketpair()
+    with mine, theirs:
+        custom = (False, "%pid %comm")
+        reader = daemon.stream.add(mine, custom)
+        other = daemon.stream.add(theirs, server.DEFAULT_KEY)
+        daemon._render(custom, [])
+        daemon._render(server.DEFAULT_KEY, [])
+        assert set(daemon.renderers) == {custom, server.DEFAULT_KEY}
+        daemon._drop_reader(reader)
+        assert set(daemon.renderers) == {server.DEFAULT_KEY}
+        daemon._drop_reader(other)
+        assert set(daemon.renderers) == {server.DEFAULT_KEY}  # the rules' own: always needed

@@ -264,7 +264,7 @@ class Daemon:
         """Render each item once per needed rendering (records straight from their
         views, no Event built); feed syslog, the file, readers."""
         self._remember(batch)
-        keys = self.stream.keys()
+        keys = self.stream.renderings()
         if self.syslog is not None:
             keys.add(DEFAULT_KEY)
         if self.jsonfile is not None:
@@ -325,6 +325,8 @@ class Daemon:
         with contextlib.suppress(KeyError, ValueError):
             self.sel.unregister(reader.sock)
         self.stream.remove(reader)
+        if reader.key not in (DEFAULT_KEY, JSON_KEY) and reader.key not in self.stream.renderings():
+            self.renderers.pop(reader.key, None)  # its compiled formats go with it
 
     def _on_reader(self, reader: Reader, mask: int) -> None:
         if mask & selectors.EVENT_READ:

@@ -120,7 +120,7 @@ class Stream:
         self.readers.pop(reader.fd, None)
         reader.close()
 
-    def keys(self) -> set[tuple[bool, str | None]]:
+    def renderings(self) -> set[tuple[bool, str | None]]:
         """The renderings some reader needs now."""
         return {r.key for r in self.readers.values()}
 
