@@ -11,7 +11,7 @@ from syscalltrack.events.format import LOG_MACROS
 from syscalltrack.events.jsonfmt import for_view as json_for_view
 from syscalltrack.events.jsonfmt import to_json
 from syscalltrack.events.render import Renderer
-from syscalltrack.events.view import VARIABLE_FIELDS, EventView, Memo, Records
+from syscalltrack.events.view import VARIABLE_FIELDS, EventView, Memo, Records, Template
 
 # A record here is simply the event's variable fields, then its args, then its values.
 KEY_FIELD = 0
@@ -108,3 +108,15 @@ def test_a_view_needs_one_expression_per_argument(make_event):
         assert "one args and one values expression per argument" in str(e)
     else:
         raise AssertionError("a view with missing argument expressions was accepted")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(), st.text())
+def test_template_keeps_any_literal_text_as_it_is(before, after):
+    line = Template()
+    line.text(before)
+    line.expr("r[0]")
+    line.text(after)
+    namespace: dict = {}
+    exec(f"def f(r):\n{line.prelude()}    return {line.body()}\n", namespace)
+    assert namespace["f"]((7,)) == f"{before}7{after}"

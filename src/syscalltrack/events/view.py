@@ -109,7 +109,8 @@ class Template:
         self._prelude: list[str] = []
 
     def text(self, text: str) -> None:
-        self._pieces.append(text.replace("\\", "\\\\").replace("'", "\\'")
+        # Any text at all (formats print only ASCII, but nothing here relies on it).
+        self._pieces.append(text.encode("unicode_escape").decode("ascii").replace("'", "\\'")
                             .replace("{", "{{").replace("}", "}}"))
 
     def expr(self, source: str) -> None:
