@@ -43,6 +43,16 @@ def test_comm_follows_prctl_proc_writes_and_exec(tmp_path):
     ]
 
 
+def test_an_after_rule_sees_the_name_the_call_left(tmp_path):
+    # The before rule reads the name at the entry (and never matches); the after rule
+    # must not show that one.
+    rules = (rule("execve", "type = LOG", "never", 'COMM == "no such name"')
+             + rule("execve", "type = LOG\nlog_format {%comm %retval}", when="after"))
+    run = sctrace(tmp_path, rules, "/bin/true")  # exec'd by sctrace's own child
+    assert run.code == 0
+    assert run.log == ['"true" 0']
+
+
 def test_ppid_is_read_only_when_shown(tmp_path):
     victim = tmp_path / "victim"
     events = []

@@ -1,9 +1,10 @@
 """The per-command engine: a rule set applied to one command or process tree.
 
-It is the ptrace `Consumer`: at each stop it finds the call's rule list,
-evaluates the first match (rules.RuleSet), turns the rule's action into a
-`Decision`, and hands matched calls as `Event`s to `emit`.  What is printed,
-and how, is the caller's (see cli/sctrace.py): the engine knows no formats.
+It is the ptrace `Consumer`: at each stop it finds the call's rule lists
+(`RuleSet.rules_for`, kept per call number), evaluates the first match,
+turns the rule's action into a `Decision`, and hands matched calls as
+`Event`s to `emit`.  What is printed, and how, is the caller's (see
+cli/sctrace.py): the engine knows no formats.
 
 An `Event` is complete when the tracee is let go (everything it shows was
 read at the stop), but `emit` is called only after: rendering and writing
@@ -43,10 +44,8 @@ class _Plan:
         variants = {id(b.variant): b.variant for b in self.before + self.after}
         variants[id(None)] = None
         self.shapes = {key: _shape(real, variant) for key, variant in variants.items()}
-        # The views the after list will need, the plain one first.
-        kept = {id(b.variant): b.variant for b in self.after}
-        kept.pop(id(None), None)
-        self.kept = (None, *kept.values())
+        # The views the exit needs: the after list's, and the plain one (trace output).
+        self.kept = tuple({id(v): v for v in (None, *(b.variant for b in self.after))}.values())
 
 
 def _shape(real: SyscallSpec, variant: Variant | None) -> CallShape:
@@ -135,7 +134,7 @@ class RuleConsumer(Consumer):
 
     def on_rewrite_error(self, call: Syscall, error: OSError) -> None:
         self._notify(f"could not rewrite an argument of pid {call.pid}'s call "
-                    f"{call.nr} ({error}); the call was failed with EFAULT")
+                     f"{call.nr} ({error}); the call was failed with EFAULT")
 
     # -- rules to decisions
     def _act(self, bound: BoundRule, view: CallView, call: Syscall,
