@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -120,3 +122,53 @@ def test_template_keeps_any_literal_text_as_it_is(before, after):
     namespace: dict = {}
     exec(f"def f(r):\n{line.prelude()}    return {line.body()}\n", namespace)
     assert namespace["f"]((7,)) == f"{before}7{after}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 4), st.integers(0, 6), st.integers(0, 4), st.integers(-1, 16))
+def test_last_keeps_the_end_of_the_batch_in_order(make_event, n_before, n_rows, n_after,
+                                                  count):
+    event = make_event("kill", [5, 15], rule="r")
+    view = view_of(event)
+    before = [Lost("r", 0, i + 1) for i in range(n_before)]
+    after = [Lost("r", 0, 100 + i) for i in range(n_after)]
+    rows = [record_of(event._replace(pid=p), 1) for p in range(n_rows)]
+    batch = Records(rows, lambda r: r[KEY_FIELD], {1: view}, before, after)
+    items = batch.stream_items()
+    assert batch.tail(count) == (items[-count:] if count > 0 else [])
+    assert len(batch.last(max(count, 0))) == min(max(count, 0), len(items))
+
+
+def test_what_renderers_compile_goes_with_the_view_or_the_renderer(make_event):
+    """No cache keeps a renderer or a view alive: a daemon meets many readers and many
+    rule sets over its life."""
+    event = make_event("unlink", [b"x"], rule="r")
+    view = view_of(event)
+    undecided = view_of(event, undecided=0)
+    batch = Records([record_of(event, 1), record_of(event, 2)], lambda r: r[KEY_FIELD],
+                    {1: view, 2: undecided})
+    renderer = Renderer(override="%pid %comm")
+    json_renderer = Renderer(json=True)
+    assert len(renderer.lines(batch)) == len(json_renderer.lines(batch)) == 2
+    gone = [weakref.ref(x) for x in (renderer, json_renderer)]
+    del renderer, json_renderer
+    assert [ref() for ref in gone] == [None, None]  # by reference counting: no cycle
+    views = [weakref.ref(view), weakref.ref(undecided)]
+    del batch, view, undecided
+    assert [ref() for ref in views] == [None, None]
+
+
+def test_constants_are_printed_with_the_engines_names_in_scope(make_event):
+    event = make_event("kill", [5, 15], rule="r", uid=-1)
+    view = EventView(
+        abi=event.abi, nr=event.nr, name=event.name, signature=event.signature,
+        when="before", rule="r", action="LOG", log_format=None, args=["r[0]", "r[1]"],
+        values=["r[0]", "r[1]"], fields={"uid": "_NOT_READ", "comm": "b'x'"},
+        namespace={"_NOT_READ": -1})
+    assert LogFormat("%uid %comm %params").for_view(view)((5, 15)) == '-1 "x" 5, 15'
+    try:
+        view.names({"_NOT_READ": 0})
+    except ValueError as e:
+        assert "_NOT_READ" in str(e)
+    else:
+        raise AssertionError("a consumer's name shadowed the engine's")

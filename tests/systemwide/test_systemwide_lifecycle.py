@@ -1,11 +1,13 @@
 """Nothing of ours stays in the kernel after the engine stops, however it stops; rule sets
 the kernel cannot run are refused whole, with the reason and "use sctrace"."""
 
+import gc
 import os
 import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from systemwide_support import rule
 
 from syscalltrack.bpf.sys import BpfError, Cmd, fd_by_id
 from syscalltrack.engines.systemwide import SystemwideEngine
+from syscalltrack.events.render import Renderer
 from syscalltrack.rules import RuleError, load_rules
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: bpf() and tracefs")
@@ -131,3 +134,23 @@ def test_filters_the_kernel_cannot_evaluate_are_refused_with_position(filt, why)
 def test_write_buffer_filters_are_refused():
     with pytest.raises(RuleError, match="PARAMS\\[2\\] is a buffer"):
         SystemwideEngine(load_rules(rule("w", "write", 'PARAMS[2] == "x"')))
+
+
+def test_a_closed_engine_and_its_views_are_freed_without_the_collector(tmp_path):
+    """The daemon collects young objects rarely: a replaced rule set must go by reference
+    counting alone, views and what renderers compiled for them included."""
+    text = rule("mine", "unlink", f'PARAMS[1] startswith "{tmp_path}/"')
+    engine = SystemwideEngine(load_rules(text)).load()
+    (tmp_path / "f").touch()
+    os.unlink(tmp_path / "f")
+    batch = engine.poll_records(5.0)
+    assert batch.rows and Renderer().lines(batch)[0].startswith("syscall: ")
+    views = weakref.ref(batch.views)
+    view = weakref.ref(next(iter(batch.views.values())))
+    engine.close()
+    gc.disable()
+    try:
+        del engine, batch
+        assert views() is None and view() is None
+    finally:
+        gc.enable()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import gc
 import json
 import os
 import selectors
@@ -298,8 +299,8 @@ class Daemon:
     def _remember(self, batch: Records) -> None:
         """Keep the batches holding the last HISTORY items, undecoded, for `sctlog -n`."""
         history = self.history
-        history.append(batch)
-        self._history_len += len(batch)
+        history.append(batch.last(protocol.HISTORY))  # of a long batch, only its end
+        self._history_len += len(history[-1])
         while self._history_len - len(history[0]) >= protocol.HISTORY:
             self._history_len -= len(history.popleft())
 
@@ -633,6 +634,9 @@ class Daemon:
         self.engine = engine
         if engine is not None:
             self._watch_ring()
+        # Rule sets change rarely, and young objects are collected rarely (launch.py):
+        # whatever cycle the old set left goes now rather than at some distant collection.
+        gc.collect()
 
     def _watch_ring(self) -> None:
         self._unwatch_ring()

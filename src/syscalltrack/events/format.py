@@ -41,11 +41,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from weakref import WeakKeyDictionary
 
 from ..syscalls import Arg, ArgKind
 from ..syscalls.constants import ADDRESS_FAMILIES, AT_FDCWD, AT_FLAGS, MODES, OPEN_FLAGS
 from .event import ArgValue, Event, SockAddr, Unreadable
-from .view import CONSTANT_FIELDS, EventView, Memo, Template
+from .view import EventView, Memo, Template
 
 DEFAULT_FORMAT = "syscall: %pid[%barecomm]: %sid_%sname(%params) (rule %ruleid)"
 
@@ -421,10 +422,10 @@ def _cut(line: str, limit: int) -> str:
     return line[:keep] + "..."
 
 
-_STR_OF_FIELD = re.compile(r"str\((e\.\w+)\)")
-
-
+# Specialising a format for a view rewrites the _FIELDS expressions above as source: they
+# name the event only as `e.<field>`, and `str(e.<field>)` is an int the f-string formats.
 _EVENT_FIELD = re.compile(r"\be\.(\w+)")
+_STR_OF_FIELD = re.compile(r"str\((e\.\w+)\)")
 
 
 def _on_view(expr: str, view: EventView) -> str:
@@ -432,12 +433,10 @@ def _on_view(expr: str, view: EventView) -> str:
     return _EVENT_FIELD.sub(lambda m: f"({view.expression(m.group(1))})", expr)
 
 
-# Macros whose inputs repeat from one event to the next: remembered when specialised.
+# Macros whose inputs repeat from one event to the next: remembered when specialised
+# (what they print depends on the bytes only, not on the format or its limits).
 _VIEW_FIELDS = {**_FIELDS, "comm": "_quoted[e.comm]", "barecomm": "_escaped[e.comm]"}
-
-
-def _view_constants(view: EventView) -> dict[str, object]:
-    return {f"_view_{f}": view.constant(f) for f in CONSTANT_FIELDS}
+_QUOTED, _ESCAPED = Memo(quote), Memo(escape)
 
 
 class LogFormat:
@@ -477,13 +476,14 @@ class LogFormat:
             "_params_by_kind": {k.name: p for k, p in PARAMS_PRINTERS.items()},
             "_args_by_kind": {k.name: p for k, p in ARGS_PRINTERS.items()},
         }
-        self._quoted, self._escaped = Memo(quote), Memo(escape)
+        self._views: WeakKeyDictionary[EventView, Callable[[tuple], str]] = \
+            WeakKeyDictionary()  # what for_view compiled; goes with the view
         body = " + ".join(repr(text) if not macro else f"({_FIELDS[text]})"
                           for macro, text in self._parts)
         self.source = f"def render(e):\n    return {self._cut_line(body or repr(''))}\n"
         namespace = dict(self._namespace)
         exec(compile(self.source, f"<log_format {fmt!r}>", "exec"), namespace)
-        self.render: Callable[[Event], str] = namespace["render"]
+        self.render: Callable[[Event], str] = namespace.pop("render")  # no cycle
 
     def _cut_line(self, body: str) -> str:
         """The expression of the whole line, cut at `limits.max_line`."""
@@ -501,9 +501,11 @@ class LogFormat:
         one printer call per argument.  What needs the whole event (`%args`
         on a buffer, `%path`) gets it from `view.make`.
         """
-        renderer = view.compiled.get(self)
+        renderer = self._views.get(view)
         if renderer is not None:
             return renderer
+        names = view.names({**self._namespace, "_make": view.make, "_quoted": _QUOTED,
+                            "_escaped": _ESCAPED})
         # One f-string of literal text and locals: no intermediate strings.
         line, whole_event = Template(), False
         for macro, text in self._parts:
@@ -512,20 +514,19 @@ class LogFormat:
                 continue
             field = _VIEW_FIELDS[text]
             expr = self._view_params(view, text) or _on_view(field, view)
-            names = compile(expr, "<macro>", "eval").co_names
-            whole_event |= "e" in names
-            if "r" not in names and "e" not in names:  # nothing varies: print it now
-                line.text(eval(expr, {**self._namespace, **_view_constants(view)}))
+            used = compile(expr, "<macro>", "eval").co_names
+            whole_event |= "e" in used
+            if "r" not in used and "e" not in used:  # nothing varies: print it now
+                line.text(eval(expr, dict(names)))
                 continue
             plain = _STR_OF_FIELD.fullmatch(field)  # str(int): the f-string formats it
             line.expr(_on_view(plain[1], view) if plain else expr)
         if whole_event:
             line.first("e = _make(r)")
-        renderer = view.compile(
-            f"log_format {self.format!r}", self._cut_line(line.body()), line.prelude(),
-            {**self._namespace, "_make": view.make, "_quoted": self._quoted,
-             "_escaped": self._escaped})
-        view.compiled[self] = renderer
+        renderer = view.compile(f"log_format {self.format!r}", self._cut_line(line.body()),
+                                line.prelude(), {**self._namespace, "_make": view.make,
+                                                 "_quoted": _QUOTED, "_escaped": _ESCAPED})
+        self._views[view] = renderer
         return renderer
 
     def _view_params(self, view: EventView, macro: str) -> str | None:

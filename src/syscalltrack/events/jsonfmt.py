@@ -36,6 +36,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from ..syscalls import Arg, ArgKind
 from .event import ArgValue, Event, SockAddr, Unreadable
@@ -156,7 +157,7 @@ def for_view(view: EventView) -> Callable[[tuple], str]:
     """A function printing `to_json(view.make(r))` for records `r` of `view`, without
     building the Event: constant members are encoded once, here, and the line is one
     f-string.  (Views carry no resolved paths, so no `path` members.)"""
-    renderer = view.compiled.get(for_view)
+    renderer = _JSON_VIEWS.get(view)
     if renderer is not None:
         return renderer
     line = Template()
@@ -198,11 +199,12 @@ def for_view(view: EventView) -> Callable[[tuple], str]:
         "_time": _time, "_json_or_null": _json_or_null,
         "_json_value": _json_value, "_json_comm": _JSON_COMM,
         "_json_bytes": lambda b: "null" if b is None else _dumps(_b(b))})
-    view.compiled[for_view] = renderer
+    _JSON_VIEWS[view] = renderer
     return renderer
 
 
 _JSON_COMM = Memo(lambda comm: _dumps(_b(comm)))
+_JSON_VIEWS: WeakKeyDictionary[EventView, Callable[[tuple], str]] = WeakKeyDictionary()
 
 
 class JSONEventError(ValueError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json as _json
 from collections.abc import Callable
+from weakref import WeakKeyDictionary
 
 from .event import Event, Lost, StreamItem, Undecided
 from .format import DEFAULT_FORMAT, Limits, LogFormat, escape
@@ -30,6 +31,8 @@ class Renderer:
         self.override = override
         self.limits = limits or Limits()
         self._formats: dict[str, LogFormat] = {}
+        # What this renderer compiled per view; goes when the view does (rules replaced).
+        self._views: WeakKeyDictionary[EventView, Callable[[tuple], str]] = WeakKeyDictionary()
 
     def __call__(self, item: StreamItem) -> str:
         if item.__class__ is not Event:
@@ -58,51 +61,45 @@ class Renderer:
         return [*map(self, batch.before), *self._rows(batch), *map(self, batch.after)]
 
     def _rows(self, batch: Records) -> list[str]:
-        rows, views = batch.rows, batch.views
-        if not rows:
-            return []
-        keys = list(map(batch.key, rows))
-        if keys.count(keys[0]) == len(keys):  # one view (a hot loop): no Python loop at all
-            view = views[keys[0]]
-            return list(map(view.compiled.get(self) or self._for_view(view), rows))
-        out, last, render = [], None, None
-        for k, row in zip(keys, rows, strict=True):
-            if k != last:
-                view = views[k]
-                render, last = view.compiled.get(self) or self._for_view(view), k
-            out.append(render(row))
+        out: list[str] = []
+        for view, rows in batch.runs():
+            render = self._views.get(view)
+            if render is None:
+                render = self._views[view] = self._for_view(view)
+            out += map(render, rows)
         return out
 
     def _for_view(self, view: EventView) -> Callable[[tuple], str]:
-        """This renderer's function for the records of `view`, kept in the view (so it
-        goes when a replaced rule set's views do)."""
+        """This renderer's function for the records of `view` (it holds no reference
+        to the renderer, so neither keeps the other alive)."""
         if view.undecided_index is not None:
-            item = view.item
-            render = lambda r: self.notice(item(r))  # noqa: E731
-        elif self.json:
-            render = json_for_view(view)
-        else:
-            fmt = self.override if self.override is not None else view.log_format
-            if fmt is None:
-                fmt = DEFAULT_FORMAT if view.rule is not None else TRACE_FORMAT
-            render = self._format(fmt).for_view(view)
-        view.compiled[self] = render
-        return render
+            item, json = view.item, self.json
+            return lambda r: _notice(item(r), json)
+        if self.json:
+            return json_for_view(view)
+        fmt = self.override if self.override is not None else view.log_format
+        if fmt is None:
+            fmt = DEFAULT_FORMAT if view.rule is not None else TRACE_FORMAT
+        return self._format(fmt).for_view(view)
 
     def notice(self, item: Lost | Undecided) -> str:
         """A notice as one line: `-- ... --` in text, an object with "notice" in JSON."""
-        if item.__class__ is Lost:
-            if self.json:
-                return _json.dumps({"notice": "lost", "count": item.count, "where": "kernel",
-                                    "rule": item.rule})
-            return (f"-- {item.count} events lost in the kernel (rule {escape(_b(item.rule))}: "
-                    "ring buffer full) --")
-        if self.json:
-            return _json.dumps({"notice": "undecided", "rule": item.rule,
-                                "event": to_dict(item.event)})
-        e = item.event
-        return (f"-- rule {escape(_b(item.rule))} undecided in the kernel for "
-                f"{e.pid}[{escape(e.comm)}] {e.name}: no action taken --")
+        return _notice(item, self.json)
+
+
+def _notice(item: Lost | Undecided, json: bool) -> str:
+    if item.__class__ is Lost:
+        if json:
+            return _json.dumps({"notice": "lost", "count": item.count, "where": "kernel",
+                                "rule": item.rule})
+        return (f"-- {item.count} events lost in the kernel (rule {escape(_b(item.rule))}: "
+                "ring buffer full) --")
+    if json:
+        return _json.dumps({"notice": "undecided", "rule": item.rule,
+                            "event": to_dict(item.event)})
+    e = item.event
+    return (f"-- rule {escape(_b(item.rule))} undecided in the kernel for "
+            f"{e.pid}[{escape(e.comm)}] {e.name}: no action taken --")
 
 
 def _b(text: str) -> bytes:

@@ -33,9 +33,13 @@ class EventView:
 
     `args` and `values` are one expression per argument of `signature`;
     `fields` maps each name of `VARIABLE_FIELDS` to an expression (missing:
-    None); `namespace` holds the names those expressions use.  An
+    None); `namespace` holds the names those expressions use.  Expressions give
+    the types `Event` documents (the ids are ints, never None).  An
     `undecided_index` (the rule's index) makes every record of the view an
     `Undecided` notice rather than an event.
+
+    Consumers keep what they compile for a view in their own weak-keyed maps,
+    so it goes when a replaced rule set's views do.
     """
 
     def __init__(self, *, abi: str, nr: int, name: str, signature: tuple[Arg, ...],
@@ -53,18 +57,11 @@ class EventView:
         self.fields = {f: fields.get(f, "None") for f in VARIABLE_FIELDS}
         self.namespace = dict(namespace)
         self.undecided_index = undecided_index
-        # Functions other layers specialised for this view (one per format): they live
-        # and die with it, so a replaced rule set takes its compiled renderers along.
-        self.compiled: dict[Hashable, Callable[[tuple], str]] = {}
         self.make: Callable[[tuple], Event] = self.compile("make", self.event_expr())
         self.item: Callable[[tuple], StreamItem] = self.make
         if undecided_index is not None:
-            make, rule_name = self.make, rule or "?"
-            self.item = lambda r: Undecided(rule_name, undecided_index, make(r))
-
-    def constant(self, field: str) -> Any:
-        """The value every event of the view has for a `CONSTANT_FIELDS` field."""
-        return getattr(self, field)
+            make = self.make
+            self.item = lambda r: Undecided(rule, undecided_index, make(r))
 
     def expression(self, field: str) -> str:
         """Source of an expression over `r` giving `field` (a constant by its bound name)."""
@@ -81,15 +78,28 @@ class EventView:
         return ("_tuple_new(_Event, (" + ", ".join(self.expression(f) for f in Event._fields)
                 + "))")
 
+    def names(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What generated code over this view's records sees: the engine's names, the
+        view's constants (`_view_<field>`), and `extra` (a consumer's helpers).
+
+        A name `extra` shares with the engine's is refused: one of them would be
+        silently shadowed.
+        """
+        extra = extra or {}
+        clash = set(extra) & set(self.namespace)
+        if clash:
+            raise ValueError(f"names both the engine and a consumer define: {sorted(clash)}")
+        return {**self.namespace, **extra, "_Event": Event, "_tuple_new": tuple.__new__,
+                "_NO_PATHS": NO_PATHS,
+                **{f"_view_{f}": getattr(self, f) for f in CONSTANT_FIELDS}}
+
     def compile(self, what: str, body: str, prelude: str = "",
-                names: Mapping[str, Any] | None = None) -> Callable[[tuple], Any]:
-        """`def f(r): <prelude> return <body>` with the view's names, compiled once."""
-        namespace = {**self.namespace, **(names or {}), "_Event": Event,
-                     "_tuple_new": tuple.__new__, "_NO_PATHS": NO_PATHS,
-                     **{f"_view_{f}": getattr(self, f) for f in CONSTANT_FIELDS}}
+                extra: Mapping[str, Any] | None = None) -> Callable[[tuple], Any]:
+        """`def f(r): <prelude> return <body>` over `names(extra)`, compiled once."""
+        namespace = self.names(extra)
         source = f"def f(r):\n{prelude}    return {body}\n"
         exec(compile(source, f"<{what} for {self.rule!r}/{self.name}>", "exec"), namespace)
-        return namespace["f"]
+        return namespace.pop("f")  # the function keeps its globals, not the reverse: no cycle
 
     def __repr__(self) -> str:
         kind = " undecided" if self.undecided_index is not None else ""
@@ -109,7 +119,7 @@ class Template:
         self._prelude: list[str] = []
 
     def text(self, text: str) -> None:
-        # Any text at all (formats print only ASCII, but nothing here relies on it).
+        """Literal text, any at all (formats print only ASCII; nothing here relies on it)."""
         self._pieces.append(text.encode("unicode_escape").decode("ascii").replace("'", "\\'")
                             .replace("{", "{{").replace("}", "}}"))
 
@@ -124,9 +134,11 @@ class Template:
         self._prelude.insert(0, f"    {statement}\n")
 
     def body(self) -> str:
+        """The f-string expression, for `return`."""
         return "f'" + "".join(self._pieces) + "'"
 
     def prelude(self) -> str:
+        """The statements computing the locals, indented for a function body."""
         return "".join(self._prelude)
 
 
@@ -169,20 +181,36 @@ class Records:
 
     def decoded(self) -> list[StreamItem]:
         """The records as Events (or Undecided notices)."""
+        return [item for view, rows in self.runs() for item in map(view.item, rows)]
+
+    def runs(self) -> list[tuple[EventView, list[tuple]]]:
+        """The records in order, as runs of consecutive records of one view: a hot loop
+        makes one run, which consumers map over with no Python loop per record."""
         rows, views = self.rows, self.views
         if not rows:
             return []
         keys = list(map(self.key, rows))
-        if keys.count(keys[0]) == len(keys):  # one view (a hot loop): no Python loop at all
-            return list(map(views[keys[0]].item, rows))
-        return [views[k].item(r) for k, r in zip(keys, rows, strict=True)]
+        if keys.count(keys[0]) == len(keys):
+            return [(views[keys[0]], rows)]
+        out: list[tuple[EventView, list[tuple]]] = []
+        last = None
+        for k, row in zip(keys, rows, strict=True):
+            if k != last:
+                out.append((views[k], []))
+                last = k
+            out[-1][1].append(row)
+        return out
+
+    def last(self, count: int) -> Records:
+        """The last `count` items, still undecoded (what a history keeps)."""
+        if count >= len(self):
+            return self
+        after = self.after[-count:] if count else []
+        rows = self.rows[-(count - len(after)):] if count > len(after) else []
+        left = count - len(after) - len(rows)
+        before = self.before[-left:] if left else []
+        return Records(rows, self.key, self.views, before, after)
 
     def tail(self, count: int) -> list[StreamItem]:
         """The last `count` items as Events or notices (what `sctlog -n` replays)."""
-        if count <= 0:
-            return []
-        after = self.after[-count:]
-        rows = self.rows[-(count - len(after)):] if count > len(after) else []
-        before = self.before[-(count - len(after) - len(rows)):] \
-            if count > len(after) + len(rows) else []
-        return Records(rows, self.key, self.views, before, after).stream_items()
+        return self.last(max(count, 0)).stream_items()

@@ -53,7 +53,7 @@ from ...bpf.maps import Map, MapSpec, MapType
 from ...bpf.prog import Program, ProgType
 from ...bpf.ringbuf import RingBuffer
 from ...events.event import Event, Lost, Undecided, Unreadable
-from ...events.view import VARIABLE_FIELDS, EventView, Memo, Records
+from ...events.view import EventView, Memo, Records
 from ...rules import ActionType, Diagnostic, RuleError, RuleSet, When, rule_text
 from ...syscalls import ArgKind, FromStruct
 from . import codegen
@@ -110,27 +110,36 @@ class _Decoder:
     """
 
     def __init__(self, plan: Plan):
-        self.plan = plan
-        self.layout = plan.layout
-        self.struct = self.layout.record_struct()
-        self.offset_ns = time.time_ns() - time.monotonic_ns()
-        kern = kernel()
-        self.cred_index = [kern.cred[name] // 4 for name in CRED_FIELDS]
+        self.struct = plan.layout.record_struct()
         self.key = operator.itemgetter(1, 2, NR_FIELD)  # (rule index, kind, nr word)
-        self._calls: dict[tuple[int, int], tuple] = {}
-        for p in plan.programs:
-            for b in p.rules:
-                self._calls[(b.index, codegen.nr_word(p.syscall))] = (p.syscall, b)
-        self.views = _Views(self._view)
-        self._comm = Memo(lambda raw: raw.split(b"\0", 1)[0])  # the ring's NUL-padded comm
+        self.views = _Views(plan)
 
     def decode(self, row: tuple) -> Event | Undecided:
         """One record as an Event (or an Undecided notice)."""
         return self.views[self.key(row)].item(row)
 
-    def _view(self, key: tuple[int, int, int]) -> EventView:
-        rule_index, kind, nr_word = key
-        sc, bound = self._calls[(rule_index, nr_word)]
+
+class _Views(dict):
+    """(rule index, kind, nr word) -> EventView, each built the first time a record needs
+    it. (It holds what building takes, not the decoder: no reference cycle, so a
+    replaced rule set is freed by reference counting alone.)"""
+
+    def __init__(self, plan: Plan):
+        super().__init__()
+        self.plan = plan
+        self.offset_ns = time.time_ns() - time.monotonic_ns()
+        self.cred_index = [kernel().cred[name] // 4 for name in CRED_FIELDS]
+        self.calls: dict[tuple[int, int], tuple] = {
+            (b.index, codegen.nr_word(p.syscall)): (p.syscall, b)
+            for p in plan.programs for b in p.rules}
+        self.comm = Memo(lambda raw: raw.split(b"\0", 1)[0])  # the ring's NUL-padded comm
+
+    def __missing__(self, key: tuple[int, int, int]) -> EventView:
+        view = self[key] = self._build(*key)
+        return view
+
+    def _build(self, rule_index: int, kind: int, nr_word: int) -> EventView:
+        sc, bound = self.calls[(rule_index, nr_word)]
         rule = self.plan.ruleset.rules[rule_index]
         signature = codegen.signature(bound.rule.syscall, sc.abi)
         slots = codegen.string_slots(sc)
@@ -149,7 +158,7 @@ class _Decoder:
                 values.append(value)
             elif arg.kind.is_string and src in slots:
                 length, data = comm + 1 + 2 * slots[src], comm + 2 + 2 * slots[src]
-                cut = self.layout.record_string
+                cut = self.plan.layout.record_string
                 values.append(f"(None if r[{field}] == 0 else r[{data}][:min(r[{length}], "
                               f"{cut}) - 1] if r[{length}] > 0 else Unreadable(r[{field}]))")
             elif arg.kind in (ArgKind.PATH, ArgKind.STRING):
@@ -166,22 +175,9 @@ class _Decoder:
         return EventView(
             abi=sc.abi, nr=sc.nr, name=sc.name, signature=signature, when=rule.when.value,
             rule=rule.name, action=rule.action.type.value, log_format=rule.action.log_format,
-            args=args, values=values, fields={k: v for k, v in fields.items()
-                                              if k in VARIABLE_FIELDS},
-            namespace={"Unreadable": Unreadable, "_comm": self._comm},
+            args=args, values=values, fields=fields,
+            namespace={"Unreadable": Unreadable, "_comm": self.comm},
             undecided_index=rule_index if kind == KIND_UNDECIDED else None)
-
-
-class _Views(dict):
-    """(rule index, kind, nr word) -> EventView, each built the first time a record needs it."""
-
-    def __init__(self, build):
-        super().__init__()
-        self._build = build
-
-    def __missing__(self, key):
-        view = self[key] = self._build(key)
-        return view
 
 
 def _normalise_code(arg, expr: str) -> str:
