@@ -87,3 +87,17 @@ def test_arbitrary_bytes_round_trip(make_event, comm, cwd, path, argv, resolved,
 def test_any_event_round_trips(any_event, data):
     event = data.draw(any_event)
     assert from_json(to_json(event)) == event
+
+
+def test_socket_addresses_decode_from_the_bytes_the_caller_passed():
+    inet = bytes([2, 0, 0x1F, 0x90, 127, 0, 0, 1]) + bytes(8)
+    assert SockAddr.decode(inet) == SockAddr(2, "127.0.0.1", 8080, inet)
+    inet6 = bytes([10, 0, 0, 22]) + bytes(4) + bytes(15) + b"\x01" + bytes(4)
+    assert SockAddr.decode(inet6) == SockAddr(10, "::1", 22, inet6)
+    path = b"\x01\x00/run/x.sock\x00junk"
+    assert SockAddr.decode(path) == SockAddr(1, "/run/x.sock", None, path)
+    abstract = b"\x01\x00\x00name\x00with nul"
+    assert SockAddr.decode(abstract).address == "@name\x00with nul"
+    assert SockAddr.decode(b"\x02\x00\x00") == SockAddr(2, None, None, b"\x02\x00\x00")
+    assert SockAddr.decode(b"\x11\x00abc") == SockAddr(17, None, None, b"\x11\x00abc")
+    assert SockAddr.decode(b"") == SockAddr(0, None, None, b"")

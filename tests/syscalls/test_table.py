@@ -154,3 +154,14 @@ def test_i386_arguments_are_32_bits_wide():
     assert data.width == 4
     assert data.as_signed(0xBFFFF018) == -1073745896
     assert table().by_name("ptrace").args[3].width == 8
+
+
+def test_socket_addresses_passed_in_know_their_length_argument():
+    """So engines can read exactly the caller's bytes; the ones the kernel fills in have a
+    length pointer, nothing to read before the call."""
+    t = table()
+    assert t.by_name("connect", X86_64).args[1].length_arg == 2
+    assert t.by_name("bind", I386).args[1].length_arg == 2
+    assert t.by_name("sendto", X86_64).args[4].length_arg == 5
+    assert t.by_name("accept", X86_64).args[1].length_arg is None
+    assert t.by_name("getsockname", X86_64).args[1].length_arg is None

@@ -4,6 +4,7 @@ both CPUs, KILL and SUSPEND, 100 rules, a rule that matches nothing, the article
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -14,7 +15,7 @@ from systemwide_support import rule
 
 from syscalltrack.engines.systemwide import Lost, SystemwideEngine, codegen
 from syscalltrack.engines.systemwide.demo import article_log_rules, log_lines
-from syscalltrack.events.event import Event
+from syscalltrack.events.event import Event, SockAddr
 from syscalltrack.events.render import Renderer
 from syscalltrack.rules import load_rules
 from syscalltrack.syscalls import X86_64, table
@@ -252,3 +253,22 @@ def test_records_render_as_their_events_do(unlinker, work):
     assert any(f'"{work}/missing"' in line and line.endswith("--> -2")
                for line in Renderer(override='"%comm" : %params delete by %euid --> %retval')
                .lines(batch))
+
+
+def test_socket_addresses_are_decoded_system_wide():
+    """connect/bind carry their address in the record: who connects where, as text."""
+    text = (rule("conn", "connect", f"PID == {os.getpid()}", when="after")
+            + rule("bnd", "bind", f"PID == {os.getpid()}"))
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    with server, engine_for(text) as engine:
+        socket.create_connection(("127.0.0.1", port)).close()
+        with socket.socket(socket.AF_UNIX) as unix:
+            unix.bind(b"\0sct-test-abstract")
+        got = events(engine, lambda e: True)
+    seen = {e.rule: e for e in got}
+    conn, bnd = seen["conn"], seen["bnd"]
+    assert conn.values[1] == SockAddr(socket.AF_INET, "127.0.0.1", port, conn.values[1].raw)
+    assert conn.retval == 0
+    assert bnd.values[1].address == "@sct-test-abstract"
+    assert Renderer(override="%params")(conn).endswith(f"{{AF_INET, 127.0.0.1:{port}}}, 16")

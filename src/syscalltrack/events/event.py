@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -27,6 +28,24 @@ class SockAddr:
     address: str | None = None  # "127.0.0.1", "::1", or a unix socket path
     port: int | None = None
     raw: bytes = b""
+
+    @classmethod
+    def decode(cls, raw: bytes) -> SockAddr:
+        """The address in `raw`, the bytes of a `struct sockaddr` as the caller passed it
+        (as many as its length said). An abstract unix socket's name prints as `@name`,
+        as ss(8) shows it; what is too short for its family keeps only the family."""
+        family = int.from_bytes(raw[:2], "little")
+        if family == socket.AF_INET and len(raw) >= 8:
+            return cls(family, socket.inet_ntop(socket.AF_INET, raw[4:8]),
+                       int.from_bytes(raw[2:4], "big"), raw)
+        if family == socket.AF_INET6 and len(raw) >= 24:
+            return cls(family, socket.inet_ntop(socket.AF_INET6, raw[8:24]),
+                       int.from_bytes(raw[2:4], "big"), raw)
+        if family == socket.AF_UNIX and len(raw) > 2:
+            path = raw[2:]
+            path = b"@" + path[1:] if path[:1] == b"\0" else path.split(b"\0", 1)[0]
+            return cls(family, path.decode("utf-8", "surrogateescape"), None, raw)
+        return cls(family, None, None, raw)
 
 
 # What a decoded argument can be: an integer (normalised to its C type), a

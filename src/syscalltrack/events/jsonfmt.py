@@ -13,9 +13,9 @@
 `rule`, `action`, `cwd`, `retval`, `log_format` are null when unknown.
 Each argument has `name`, `type` (C type), `kind` (decoding kind), `raw` (the
 register value normalised to its C type) and, when the engine decoded it,
-`value`; `path` (resolved absolute path), `length_arg` (index of a buffer's
-length argument) and `compat` (true: an i386 argument, `long` is 32-bit)
-only when they exist.
+`value`; `path` (resolved absolute path), `length_arg` (index of the length
+argument of a buffer or socket address) and `compat` (true: an i386
+argument, `long` is 32-bit) only when they exist.
 
 Byte strings (comm, cwd, paths, string values, argv items) that are valid
 UTF-8 are JSON strings; any other is `{"base64": "..."}`, so every byte

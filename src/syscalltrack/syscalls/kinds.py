@@ -73,6 +73,14 @@ _BUFFER_ARGS = {
     ("setdomainname", "name"): "len",
     ("mq_timedsend", "u_msg_ptr"): "msg_len",
 }
+# Socket addresses the caller passes in, with their length by value. (The ones the kernel
+# fills in -- accept, recvfrom, getsockname, getpeername -- have a length pointer instead:
+# nothing to read before the call.)
+_SOCKADDR_ARGS = {
+    ("connect", "uservaddr"): "addrlen",
+    ("bind", "umyaddr"): "addrlen",
+    ("sendto", "addr"): "addr_len",
+}
 _OPEN_FLAG_CALLS = frozenset({"open", "openat"})
 _AT_FLAG_ARGS = {
     ("unlinkat", "flag"), ("fchownat", "flag"), ("linkat", "flags"), ("newfstatat", "flag"),
@@ -115,5 +123,6 @@ def arg_kind(syscall: str, ctype: str, name: str, arg_names: tuple[str, ...]) ->
 
 
 def buffer_length_arg(syscall: str, name: str) -> str | None:
-    """The name of the argument that holds the length of buffer `name`."""
-    return _BUFFER_ARGS.get((syscall, name))
+    """The name of the argument that holds the length of buffer (or input socket
+    address) `name`."""
+    return _BUFFER_ARGS.get((syscall, name)) or _SOCKADDR_ARGS.get((syscall, name))

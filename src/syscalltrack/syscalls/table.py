@@ -30,7 +30,7 @@ class Arg:
     name: str
     ctype: str
     kind: ArgKind
-    length_arg: int | None = None  # 0-based index of the length of a BUFFER
+    length_arg: int | None = None  # 0-based index of the length of a BUFFER or SOCKADDR
     compat: bool = False  # an i386 argument: `long` and pointers are 4 bytes
 
     @property
@@ -162,7 +162,8 @@ def _parse_args(syscall: str, spec: str) -> tuple[Arg, ...]:
     args = []
     for name, ctype in names_types:
         kind = arg_kind(syscall, ctype, name, names)
-        length = buffer_length_arg(syscall, name) if kind is ArgKind.BUFFER else None
+        length = buffer_length_arg(syscall, name) \
+            if kind in (ArgKind.BUFFER, ArgKind.SOCKADDR) else None
         args.append(Arg(name, ctype, kind, names.index(length) if length else None))
     return tuple(args)
 

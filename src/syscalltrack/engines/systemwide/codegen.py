@@ -180,8 +180,18 @@ def _source(bound: BoundRule, index: int):
 
 
 def string_slots(sc: Syscall) -> dict[int, int]:
-    """Argument index -> string slot, for the string and buffer arguments of ``sc``."""
-    return {i: k for k, i in enumerate(i for i, a in enumerate(sc.args) if a.kind.is_string)}
+    """Argument index -> string slot, for the arguments of ``sc`` whose bytes a record
+    carries: strings, buffers, and socket addresses passed in (``connect``...)."""
+    return {i: k for k, i in enumerate(i for i, a in enumerate(sc.args) if _has_bytes(a))}
+
+
+def _has_bytes(arg: Arg) -> bool:
+    return arg.kind.is_string or (arg.kind is ArgKind.SOCKADDR and arg.length_arg is not None)
+
+
+def _sized(arg: Arg) -> bool:
+    """Read as so many bytes (its length argument says how many), not up to a NUL."""
+    return arg.kind in (ArgKind.BUFFER, ArgKind.SOCKADDR)
 
 
 class _Code:
@@ -443,7 +453,7 @@ class _ProgramGen:
         c, lay = self.c, self.layout
         arg = self._arg_index(slot)
         off = lay.slot(slot)
-        if self.sc.args[arg].kind is ArgKind.BUFFER:
+        if _sized(self.sc.args[arg]):
             self._read_buffer(arg, R7, off, lay.window)
             return
         c.mov(R1, R7)
@@ -454,8 +464,8 @@ class _ProgramGen:
         c.stxdw(R7, off, R0)
 
     def _read_buffer(self, arg: int, base, off: int, size: int) -> None:
-        """A buffer argument: min(count, size - 1) bytes; length stored as bytes + 1 like a
-        string's (0 or less: unreadable)."""
+        """A buffer or socket address: min(length, size - 1) bytes; length stored as
+        bytes + 1 like a string's (0 or less: unreadable)."""
         c = self.c
         length = self.sc.args[arg].length_arg
         c.ldxdw(R2, R7, ARGS + 8 * length)
@@ -807,7 +817,7 @@ class _ProgramGen:
             c.ldxdw(R1, R7, lay.slot(k))
             c.stxdw(R6, off, R1)
             return
-        if self.sc.args[arg].kind is ArgKind.BUFFER:
+        if _sized(self.sc.args[arg]):
             self._read_buffer(arg, R6, off, size)
             return
         c.mov(R1, R6)

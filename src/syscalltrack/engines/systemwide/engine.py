@@ -52,7 +52,7 @@ from ...bpf.link import Link, attach_raw_tracepoint, attach_tracepoint
 from ...bpf.maps import Map, MapSpec, MapType
 from ...bpf.prog import Program, ProgType
 from ...bpf.ringbuf import RingBuffer
-from ...events.event import Event, Lost, Undecided, Unreadable
+from ...events.event import Event, Lost, SockAddr, Undecided, Unreadable
 from ...events.view import EventView, Memo, Records
 from ...rules import ActionType, Diagnostic, RuleError, RuleSet, When, rule_text
 from ...syscalls import ArgKind, FromStruct
@@ -156,11 +156,12 @@ class _Views(dict):
             args.append(value)
             if isinstance(src, FromStruct):
                 values.append(value)
-            elif arg.kind.is_string and src in slots:
+            elif src in slots:  # a string, buffer or socket address the record carries
                 length, data = comm + 1 + 2 * slots[src], comm + 2 + 2 * slots[src]
                 cut = self.plan.layout.record_string
-                values.append(f"(None if r[{field}] == 0 else r[{data}][:min(r[{length}], "
-                              f"{cut}) - 1] if r[{length}] > 0 else Unreadable(r[{field}]))")
+                wrap = "_sockaddr" if arg.kind is ArgKind.SOCKADDR else ""
+                values.append(f"(None if r[{field}] == 0 else {wrap}(r[{data}][:min(r[{length}], "
+                              f"{cut}) - 1]) if r[{length}] > 0 else Unreadable(r[{field}]))")
             elif arg.kind in (ArgKind.PATH, ArgKind.STRING):
                 values.append(f"(None if r[{field}] == 0 else Unreadable(r[{field}]))")
             else:
@@ -176,7 +177,8 @@ class _Views(dict):
             abi=sc.abi, nr=sc.nr, name=sc.name, signature=signature, when=rule.when.value,
             rule=rule.name, action=rule.action.type.value, log_format=rule.action.log_format,
             args=args, values=values, fields=fields,
-            namespace={"Unreadable": Unreadable, "_comm": self.comm},
+            namespace={"Unreadable": Unreadable, "_comm": self.comm,
+                       "_sockaddr": SockAddr.decode},
             undecided_index=rule_index if kind == KIND_UNDECIDED else None)
 
 
