@@ -2,6 +2,7 @@
 
 import errno
 import os
+import shutil
 import signal
 
 import pytest
@@ -263,3 +264,18 @@ def test_without_a_policy_every_call_stops(helper, tmp_path):
     assert nrs[0] == 59  # execve is the first call seen
     assert NR_UNLINK in nrs
     assert all(c.stage == "entry" for c in r.calls)
+
+
+def test_memory_is_read_from_the_address_space_after_exec(helper, tmp_path):
+    # The vfork child reads its execve path through the parent's address space (shared
+    # until exec); after exec the same tracee's reads must see the new program's.
+    # Without ASLR both programs keep their argv at the top of the same stack
+    # addresses, so reading the old address space would find the parent's strings.
+    a = touch(tmp_path / "a")
+    policy = Policy(trace={"x86_64": {59, NR_UNLINK}})
+    unlink = shutil.which("unlink")  # coreutils: unlink(argv[1]), the string on the stack
+    r = trace(["setarch", "-R", helper, "vforkexec", unlink, a], policy,
+              probe=lambda c: c.read_string(0))
+    assert r.code == 0
+    assert r.probed[-2:] == [unlink.encode(), a.encode()]
+    assert not os.path.exists(a)

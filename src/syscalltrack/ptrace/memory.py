@@ -1,9 +1,11 @@
 """Reading and writing a tracee's memory.
 
-``process_vm_readv``/``writev`` first (one syscall, no page-cache games), then
-``/proc/PID/mem``, then word-by-word PEEKDATA/POKEDATA, so that a kernel or a sandbox
-refusing one route still leaves another.  An address the tracee itself could not read
-raises :class:`MemoryAccessError`, which carries the address so a formatter can print it
+Reads go through a ``/proc/PID/mem`` descriptor kept open per tracee (one ``pread``,
+no ctypes: ~2 µs where ``process_vm_readv`` through ctypes costs ~5 µs), then
+``process_vm_readv``, then a fresh ``/proc/PID/mem``, then word-by-word PEEKDATA;
+writes try ``process_vm_writev`` first.  So a kernel or a sandbox refusing one route
+still leaves another.  An address the tracee itself could not read raises
+:class:`MemoryAccessError`, which carries the address so a formatter can print it
 instead of the string.
 """
 
@@ -51,7 +53,12 @@ FIRST_CHUNK = 256
 
 
 class TraceeMemory:
-    """Memory of one process (any of its thread ids will do); reuses one scratch buffer."""
+    """Memory of one process (any of its thread ids will do); reuses one scratch buffer.
+
+    The ``/proc/PID/mem`` descriptor names the address space the process had when it
+    was opened: the tracer calls :meth:`exec_done` when the process exec'd, and
+    :meth:`close` when it forgets the thread.
+    """
 
     def __init__(self, pid: int):
         self.pid = pid
@@ -60,13 +67,46 @@ class TraceeMemory:
         self._iov = ctypes.create_string_buffer(_IOVEC_PAIR.size)
         self._iov_addr = ctypes.addressof(self._iov)
         self._vm_ok = True
+        self._fd = -1  # /proc/PID/mem, opened at the first read
+        self._fd_ok = True  # False once opening it failed: use the other routes
 
     # ------------------------------------------------------------ reading
+
+    def _pread(self, addr: int, size: int) -> bytes | None:
+        """``size`` bytes from the kept descriptor, or None (short, failed, no descriptor)."""
+        fd = self._fd
+        if fd < 0:
+            if not self._fd_ok:
+                return None
+            try:
+                fd = self._fd = os.open(f"/proc/{self.pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                self._fd_ok = False  # refused here, or out of descriptors: not again
+                return None
+        try:
+            data = os.pread(fd, size, addr)
+        except (OSError, OverflowError):  # an address past 2**63 does not fit off_t
+            return None
+        return data if len(data) == size else None
+
+    def exec_done(self) -> None:
+        """The process has a new address space: the next read opens it."""
+        self.close()
+        self._fd_ok = True
+
+    def close(self) -> None:
+        """Close the kept descriptor (reads still work, through the other routes)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def read(self, addr: int, size: int) -> bytes:
         """Exactly ``size`` bytes at ``addr`` or MemoryAccessError."""
         if size == 0:
             return b""
+        data = self._pread(addr, size)
+        if data is not None:
+            return data
         buf = self._scratch if size <= PAGE_SIZE else ctypes.create_string_buffer(size)
         local = self._scratch_addr if size <= PAGE_SIZE else ctypes.addressof(buf)
         got = self._readv(addr, local, size) if self._vm_ok else -1
@@ -92,10 +132,7 @@ class TraceeMemory:
         while total < limit:
             chunk = min(PAGE_SIZE - (addr % PAGE_SIZE), limit - total, first)
             first = PAGE_SIZE
-            if self._vm_ok and self._readv(addr, self._scratch_addr, chunk) == chunk:
-                data = ctypes.string_at(self._scratch_addr, chunk)  # read()'s usual case
-            else:
-                data = self.read(addr, chunk)  # the fallbacks, or MemoryAccessError
+            data = self.read(addr, chunk)
             nul = data.find(b"\0")
             if nul >= 0:
                 if not parts:

@@ -498,6 +498,7 @@ class Tracer:
         t = self._tracees.pop(tid, None)
         if t is not None:
             t.task.close()
+            t.memory.close()
         return t
 
     # ------------------------------------------------------------ events
@@ -528,6 +529,7 @@ class Tracer:
                     t.pending, t.force_ret = old.pending, old.force_ret
             t.pre_exec = False
             t.tgid = t.tid
+            t.memory.exec_done()
             self.consumer.on_process_event(ProcessEvent("exec", t.tid, t.tid))
         elif event == pt.EVENT_STOP:
             if not t.started:
