@@ -70,9 +70,9 @@ X32_SYSCALL_BIT = 0x40000000
 SYSCALL_INFO_SIZE = 88
 # op, reserved, flags, arch, ip, sp, nr, args[6]: the entry and seccomp layouts agree.
 SYSCALL_INFO_HEAD = struct.Struct("<BBHIQQQ6Q")
-# The exit layout: rval (s64) and is_error (u8) right after the 24-byte header.
-SYSCALL_INFO_EXIT = struct.Struct("<qB")
-SYSCALL_INFO_EXIT_OFFSET = 24
+# op, and the exit layout's rval (s64, right after the 24-byte header): one unpack
+# tells an exit stop and its result (rval means nothing at other stops).
+SYSCALL_INFO_OP_RVAL = struct.Struct("<B23xq")
 
 
 class PtraceError(OSError):

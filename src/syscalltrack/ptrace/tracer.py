@@ -24,6 +24,7 @@ from syscalltrack.ptrace import proc
 from syscalltrack.ptrace import sys as pt
 from syscalltrack.ptrace.events import (
     CONTINUE,
+    CONTINUE_TO_EXIT,
     Action,
     Consumer,
     Decision,
@@ -42,6 +43,7 @@ from syscalltrack.ptrace.seccomp import (
 
 _WALL = 0x40000000
 _SYSCALL_TRAP = signal.SIGTRAP | 0x80
+_SECCOMP_STOP = pt.EVENT_SECCOMP << 8 | signal.SIGTRAP  # status >> 8 at a seccomp stop
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 _U64 = 0xFFFFFFFFFFFFFFFF
 _NR_EXECVE = 59
@@ -214,16 +216,19 @@ class Tracer:
         if handle_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 old[sig] = signal.signal(sig, self._on_signal)
+        # Bound once: this loop runs twice per traced call.
+        tracees, orphans, waitpid = self._tracees, self._orphans, os.waitpid
+        handle, after_stop = self._handle, self.consumer.after_stop
         try:
-            while self._tracees or self._orphans:
+            while tracees or orphans:
                 if self._stop_requested:
                     break
                 try:
-                    pid, status = os.waitpid(-1, _WALL)
+                    pid, status = waitpid(-1, _WALL)
                 except ChildProcessError:
                     break
-                self._handle(pid, status)
-                self.consumer.after_stop()
+                handle(pid, status)
+                after_stop()
         finally:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
@@ -273,13 +278,20 @@ class Tracer:
 
     def _handle(self, pid: int, status: int) -> None:
         t = self._tracees.get(pid)
-        if not os.WIFSTOPPED(status):
+        if status & 0xFF != 0x7F:  # not WIFSTOPPED
             self._exited(pid, t, status)
             return
         if t is None:
             self._orphans[pid] = status
             return
-        sig = (status >> 8) & 0xFF
+        stop = status >> 8  # the two common stops first: one comparison each
+        if stop == _SECCOMP_STOP and t.detach is None and not t.doomed:
+            self._entry(t, "seccomp")
+            return
+        if stop == _SYSCALL_TRAP and t.detach is None and not t.doomed:
+            self._syscall_stop(t)
+            return
+        sig = stop & 0xFF
         event = status >> 16
         if t.detach is not None:
             self._detach_at_stop(t, sig, event)
@@ -332,21 +344,19 @@ class Tracer:
     def _syscall_stop(self, t: _Tracee) -> None:
         if not self._syscall_info(t):
             return
-        op = self._info.raw[0]
+        op, rval = pt.SYSCALL_INFO_OP_RVAL.unpack_from(self._info)
         if op == pt.OP_EXIT:
-            self._exit(t)
+            self._exit(t, rval)
         elif op == pt.OP_ENTRY and t.syscall_mode:
             self._entry(t, "entry", have_info=True)
         else:
             self._resume(t)
 
-    def _exit(self, t: _Tracee) -> None:
+    def _exit(self, t: _Tracee, rval: int) -> None:
         if t.force_ret is not None:
             rval = t.force_ret
             t.force_ret = None
             self._set_return(t, rval)
-        else:
-            rval = pt.SYSCALL_INFO_EXIT.unpack_from(self._info, pt.SYSCALL_INFO_EXIT_OFFSET)[0]
         call, t.pending = t.pending, None
         if call is not None:
             self.consumer.on_exit(call, rval)
@@ -374,6 +384,10 @@ class Tracer:
         self._apply(t, call, self.consumer.on_entry(call) or CONTINUE)
 
     def _apply(self, t: _Tracee, call: Syscall, d: Decision) -> None:
+        if d is CONTINUE_TO_EXIT:  # the usual answer for a logged call: nothing to change
+            t.pending = call
+            self._resume(t)
+            return
         action = d.action
         if action is Action.CONTINUE:
             if d.rewrite and not self._rewrite(t, call, d.rewrite):
