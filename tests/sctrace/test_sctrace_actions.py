@@ -212,3 +212,22 @@ def test_cwd_and_path_are_captured_when_a_format_shows_them(tmp_path):
                   options=["--json"], cwd=tmp_path)
     (event,) = [json.loads(line) for line in run.log]
     assert event["cwd"] == str(tmp_path)
+
+
+def test_socket_addresses_print_as_addresses(tmp_path):
+    """Who connects where: connect's and bind's addresses decoded, an abstract unix
+    socket's name as @name, as the system-wide engine prints them."""
+    script = ("import socket\n"
+              "s = socket.create_server(('127.0.0.1', 0))\n"
+              "print(s.getsockname()[1])\n"
+              "socket.create_connection(s.getsockname()).close()\n"
+              "u = socket.socket(socket.AF_UNIX)\n"
+              "u.bind(b'\\0sct-abstract')\n")
+    rules = (rule("connect", "type = LOG", "conn", when="after")
+             + rule("bind", "type = LOG", "bnd"))
+    run = sctrace(tmp_path, rules, sys.executable, "-c", script,
+                  options=["--format", "%ruleid %params %retval"])
+    port = int(run.out)
+    assert run.log == ["bnd 3, {AF_INET, 127.0.0.1:0}, 16 ?",
+                       f"conn 4, {{AF_INET, 127.0.0.1:{port}}}, 16 0",
+                       'bnd 4, {AF_UNIX, "@sct-abstract"}, 15 ?']

@@ -25,6 +25,7 @@ from ...syscalls import Syscall as SyscallSpec
 from ...syscalls.constants import AT_FDCWD
 
 STRING_LIMIT = 4096
+SOCKADDR_LIMIT = 128  # sizeof(struct sockaddr_storage): no address is longer
 SOCKADDR_LIMIT = 128
 _UNKNOWN_IDS = procfs.Credentials(-1, -1, -1, -1, -1, -1, -1, -1, -1)
 _OPEN_HOW = struct.Struct("<QQQ")  # struct open_how: flags, mode, resolve
@@ -247,25 +248,23 @@ class CallView:
                 width = 4 if shape.real.abi == "i386" else 8
                 return tuple(memory.read_string_array(
                     addr, max_items=256, limit=STRING_LIMIT, pointer_size=width)[0])
-            return self._sockaddr(addr)
+            return self._sockaddr(addr, arg)
         except MemoryAccessError:
             return Unreadable(addr)
 
-    def _sockaddr(self, addr: int) -> SockAddr:
-        raw = self._call.memory.read(addr, 2)
-        family = int.from_bytes(raw, "little")
-        if family == socket.AF_INET:
-            data = self._call.memory.read(addr, 8)
-            return SockAddr(family, socket.inet_ntop(socket.AF_INET, data[4:8]),
-                            int.from_bytes(data[2:4], "big"), data)
-        if family == socket.AF_INET6:
-            data = self._call.memory.read(addr, 24)
-            return SockAddr(family, socket.inet_ntop(socket.AF_INET6, data[8:24]),
-                            int.from_bytes(data[2:4], "big"), data)
-        if family == socket.AF_UNIX:
-            path = self._call.memory.read_string(addr + 2, 108)[0]
-            return SockAddr(family, path.decode("utf-8", "backslashreplace"), None, raw)
-        return SockAddr(family, None, None, raw)
+    def _sockaddr(self, addr: int, arg: Arg) -> SockAddr:
+        """An address passed in is read as long as its length argument says; one the
+        kernel fills in (accept & co. have a length pointer) by what its family needs."""
+        memory = self._call.memory
+        if arg.length_arg is not None:
+            size = max(0, min(self.args[arg.length_arg], SOCKADDR_LIMIT))
+            return SockAddr.decode(memory.read(addr, size) if size else b"")
+        head = memory.read(addr, 2)
+        family = int.from_bytes(head, "little")
+        if family == socket.AF_UNIX:  # up to its NUL: the rest may not be mapped
+            return SockAddr.decode(head + memory.read_string(addr + 2, 108)[0])
+        size = {socket.AF_INET: 16, socket.AF_INET6: 28}.get(family)
+        return SockAddr.decode(memory.read(addr, size) if size else head)
 
     def _resolve(self, index: int) -> bytes | None:
         """PATH[n]: absolute and lexically normalised, against the dirfd or the cwd."""
