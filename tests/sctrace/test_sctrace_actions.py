@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -231,3 +232,33 @@ def test_socket_addresses_print_as_addresses(tmp_path):
     assert run.log == ["bnd 3, {AF_INET, 127.0.0.1:0}, 16 ?",
                        f"conn 4, {{AF_INET, 127.0.0.1:{port}}}, 16 0",
                        'bnd 4, {AF_UNIX, "@sct-abstract"}, 15 ?']
+
+
+def test_fail_connect_by_port_and_log_by_address(tmp_path):
+    """Socket address fields in filters: the connect to one port fails with EPERM, the
+    other goes ahead and is logged by its address."""
+    server_script = ("import socket, sys\n"
+                     "a = socket.create_server(('127.0.0.1', int(sys.argv[1])))\n"
+                     "b = socket.create_server(('127.0.0.1', 0))\n"
+                     "for s in (a, b):\n"
+                     "    try:\n"
+                     "        socket.create_connection(s.getsockname()).close()\n"
+                     "        print('connected', s.getsockname()[1])\n"
+                     "    except PermissionError:\n"
+                     "        print('refused', s.getsockname()[1])\n")
+    with socket.socket() as finder:  # a free port for the denied server
+        finder.bind(("127.0.0.1", 0))
+        denied = finder.getsockname()[1]
+    rules = (rule("connect", "type = FAIL\nerror_code = -EPERM", "deny",
+                  f"PARAMS[2].port == {denied}")
+             + rule("connect", "type = LOG", "seen", 'PARAMS[2].addr == "127.0.0.1"',
+                    when="after"))
+    run = sctrace(tmp_path, rules, sys.executable, "-c", server_script, str(denied),
+                  options=["--format", "%ruleid %params %retval"])
+    lines = run.out.split("\n")
+    assert lines[0] == f"refused {denied}"
+    other = int(lines[1].split()[1])
+    assert lines[1] == f"connected {other}"
+    # The before list failed the first call; the after list still sees it return -EPERM.
+    assert [line.split(", ", 1)[1] for line in run.log] == [
+        f"{{AF_INET, 127.0.0.1:{denied}}}, 16 -1", f"{{AF_INET, 127.0.0.1:{other}}}, 16 0"]

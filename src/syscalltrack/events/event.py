@@ -109,6 +109,10 @@ class Event(NamedTuple):
     def path(self, index: int) -> bytes | None:
         return self.paths.get(index)
 
+    def sockaddr(self, index: int) -> SockAddr | None:
+        value = self.values[index] if index < len(self.values) else None
+        return value if isinstance(value, SockAddr) else None
+
 
 @dataclass(frozen=True, slots=True)
 class Lost:

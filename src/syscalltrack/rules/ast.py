@@ -48,6 +48,11 @@ INT_VARIABLES = frozenset({"UID", "EUID", "SUID", "GID", "EGID", "SGID", "PID", 
                            "RETVAL"})
 STRING_VARIABLES = frozenset({"COMM", "CWD"})
 VARIABLES = INDEXED_VARIABLES | INT_VARIABLES | STRING_VARIABLES
+# Fields of a socket address argument, `PARAMS[n].port`: name -> is a string.  `port` is in
+# host order; `sin_port` and `sin_addr` are as they sit in memory, to compare with
+# htons(80) and ipaddr("10.0.0.1") as the original did.
+SOCKADDR_FIELDS = {"family": False, "port": False, "addr": True, "sin_port": False,
+                   "sin_addr": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +74,12 @@ class Str:
 
 @dataclass(frozen=True, slots=True)
 class Var:
-    """A variable: `UID`, `COMM`, or `PARAMS[n]`/`PATH[n]` with its 1-based index."""
+    """A variable: `UID`, `COMM`, or `PARAMS[n]`/`PATH[n]` with its 1-based index, or
+    a field of a socket address argument, `PARAMS[n].port`."""
 
     name: str
     index: int | None = None
+    member: str | None = None  # the socket address field, as in PARAMS[2].port
     pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
 
 

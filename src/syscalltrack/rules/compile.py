@@ -11,14 +11,23 @@ filter can check in the kernel.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..syscalls import Arg
-from .ast import STRING_VARIABLES, Binary, Expr, In, Unary, Var
+from .ast import SOCKADDR_FIELDS, STRING_VARIABLES, Binary, Expr, In, Unary, Var
 from .context import FilterContext
-from .values import BIT63, MASK64, const_value, glob_matcher, is_constant, is_string
+from .values import (
+    BIT63,
+    MASK64,
+    const_value,
+    glob_matcher,
+    is_constant,
+    is_string,
+    sockaddr_member,
+)
 
 MAX_CONJUNCTIONS = 64
 
@@ -120,6 +129,9 @@ class _Generator:
         if is_constant(expr):
             return repr(bool(const_value(expr)))
         code, kind = self.value(expr)
+        if kind == "opt":
+            temp = self._temp()
+            return f"(({temp} := {code}) is not None and {temp} != 0)"
         return code if kind == "bool" else f"({code} != 0)"
 
     def value(self, expr: Expr) -> tuple[str, str]:
@@ -141,6 +153,12 @@ class _Generator:
         return self.binary(expr)
 
     def var(self, var: Var) -> tuple[str, str]:
+        if var.member is not None:  # read from memory, like a string; may be absent
+            index = var.index - 1
+            self.strings.add(index)
+            getter = self._bind(functools.partial(sockaddr_member, member=var.member))
+            kind = "str" if SOCKADDR_FIELDS[var.member] else "opt"
+            return f"{getter}(ctx.sockaddr({index}))", kind
         if var.name == "PARAMS":
             index = var.index - 1
             if self.signature[index].kind.is_string:
@@ -162,7 +180,9 @@ class _Generator:
             word = "and" if op == "&&" else "or"
             return f"({self.condition(expr.left)} {word} {self.condition(expr.right)})", "bool"
         left, kind = self.value(expr.left)
-        right = self.value(expr.right)[0]
+        right, rkind = self.value(expr.right)
+        if "opt" in (kind, rkind):
+            return self.present_test(op, (left, kind), (right, rkind)), "bool"
         if kind == "str":
             return self.string_test(op, expr, left, right), "bool"
         if op in ("+", "-"):
@@ -170,6 +190,18 @@ class _Generator:
         if op in ("&", "|"):
             return f"({left} {op} {right})", "int"
         return f"({left} {op} {right})", "bool"
+
+    def present_test(self, op: str, *sides: tuple[str, str]) -> str:
+        """A comparison of fields that may be absent: false when one is, `!=` true."""
+        checks, operands = [], []
+        for code, kind in sides:
+            if kind == "opt":
+                temp = self._temp()
+                checks.append(f"({temp} := {code}) is not None")
+                code = temp
+            operands.append(code)
+        test = " and ".join([*checks, f"{operands[0]} {'==' if op == '!=' else op} {operands[1]}"])
+        return f"(not ({test}))" if op == "!=" else f"({test})"
 
     def string_test(self, op: str, expr: Binary, left: str, right: str) -> str:
         if op in ("==", "!="):
@@ -193,7 +225,8 @@ class _Generator:
 
 def _term(expr: Expr, signature: tuple[Arg, ...]) -> tuple[int, int | None] | None:
     """(argument, mask) when `expr` is `PARAMS[n]` or `PARAMS[n] & constant`."""
-    if isinstance(expr, Var) and expr.name == "PARAMS" and not is_string(expr, signature):
+    if isinstance(expr, Var) and expr.name == "PARAMS" and expr.member is None \
+            and not is_string(expr, signature):
         return expr.index - 1, None
     if isinstance(expr, Binary) and expr.op == "&":
         for var, mask in ((expr.left, expr.right), (expr.right, expr.left)):

@@ -7,7 +7,10 @@ Engines should fetch lazily and cache: a filter reads only what
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..events.event import SockAddr
 
 
 class FilterContext(Protocol):
@@ -36,4 +39,8 @@ class FilterContext(Protocol):
 
     def path(self, index: int) -> bytes | None:
         """Path argument `index` made absolute and normalised; None when unknown."""
+        ...
+
+    def sockaddr(self, index: int) -> SockAddr | None:
+        """Socket address argument `index` decoded; None when NULL or unreadable."""
         ...

@@ -129,6 +129,7 @@ _WORDS = {
     "CMP_OP": "a comparison", "OROR": "'||'", "ANDAND": "'&&'", "BAR": "'|'", "AMP": "'&'",
     "ADD_OP": "'+' or '-'", "UNARY_OP": "'!' or '~'", "EQUAL": "'='", "LBRACE": "'{'",
     "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
+    "DOT": "'.' and a field",
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string",
     "RULE_NAME_TEXT": "'=' and the rule's name", "LOG_TEXT": "'{' and the format text",
     "$END": "end of file",
@@ -146,7 +147,7 @@ def _expected_words(expected: set[str]) -> str:
         expected -= _OPERAND | {"ADD_OP"}
     if len(expected & _OPERATORS) > 2:
         words.append("an operator")
-        expected -= _OPERATORS | {"LPAR", "LSQB"}  # a call or index continues a name too
+        expected -= _OPERATORS | {"LPAR", "LSQB", "DOT"}  # a call, index or field continues
     if "NAME" in expected and expected & {"RULE_NAME", "LOG_FORMAT"}:
         keys = RULE_KEYS if "RULE_NAME" in expected else ACTION_KEYS
         words.append("a key (" + ", ".join(keys) + ")")
@@ -276,6 +277,10 @@ class _Builder(Transformer):
     @v_args(inline=True)
     def indexed(self, tok: Token, _lsqb, index: Token, _rsqb) -> Var:
         return Var(str(tok), self.number(index).value, pos=self._at(tok))
+
+    @v_args(inline=True)
+    def field(self, tok: Token, _lsqb, index: Token, _rsqb, _dot, name: Token) -> Var:
+        return Var(str(tok), self.number(index).value, str(name), pos=self._at(tok))
 
     def call(self, children) -> Call:
         func = children[0]

@@ -55,7 +55,8 @@ def expr_text(expr: Expr) -> str:
     if isinstance(expr, Str):
         return quote(expr.value)
     if isinstance(expr, Var):
-        return expr.name if expr.index is None else f"{expr.name}[{expr.index}]"
+        text = expr.name if expr.index is None else f"{expr.name}[{expr.index}]"
+        return text if expr.member is None else f"{text}.{expr.member}"
     if isinstance(expr, Const):
         return expr.name
     if isinstance(expr, Call):

@@ -20,6 +20,7 @@ from ..syscalls import CONSTANTS, ArgKind, Syscall, table
 from ..syscalls.constants import ERRNO
 from .ast import (
     INDEXED_VARIABLES,
+    SOCKADDR_FIELDS,
     VARIABLES,
     Action,
     ActionType,
@@ -204,7 +205,8 @@ class _RuleChecker:
         return f"{sc.name} has {count} ({names})"
 
     def describe(self, expr: Expr) -> str:
-        if isinstance(expr, Var) and expr.name == "PARAMS" and self.syscall is not None \
+        if isinstance(expr, Var) and expr.name == "PARAMS" and expr.member is None \
+                and self.syscall is not None \
                 and expr.index is not None and 1 <= expr.index <= self.syscall.nargs:
             return f"PARAMS[{expr.index}] ({arg_decl(self.syscall.args[expr.index - 1])})"
         return expr_text(expr)
@@ -232,7 +234,10 @@ class _RuleChecker:
             return self.call(expr)
         if isinstance(expr, Unary):
             operand, kind = self._expr(expr.operand)
-            if kind == STR:
+            if expr.op != "!" and _is_member(operand):
+                self.error(expr.pos, f"{self.describe(operand)} can only be compared")
+                kind = None
+            elif kind == STR:
                 need = "a condition" if expr.op == "!" else "an integer"
                 self.error(expr.pos, f"'{expr.op}' needs {need}, but {self.describe(operand)} "
                                      "is a string")
@@ -272,6 +277,8 @@ class _RuleChecker:
                                 f"{self.arg_summary()}{first}")
             return None
         arg = sc.args[var.index - 1]
+        if var.member is not None:
+            return self.member(var, arg)
         if var.name == "PATH":
             if arg.kind is not ArgKind.PATH:
                 self.error(var.pos, f"PATH[{var.index}] needs a path argument, but argument "
@@ -279,6 +286,20 @@ class _RuleChecker:
                 return None
             return STR
         return STR if arg.kind.is_string else INT
+
+    def member(self, var: Var, arg) -> str | None:
+        """`PARAMS[n].port` and the like: fields of a socket address argument."""
+        written = f"{var.name}[{var.index}].{var.member}"
+        if var.name != "PARAMS" or arg.kind is not ArgKind.SOCKADDR:
+            self.error(var.pos, f"{written}: only socket address arguments have fields, and "
+                                f"argument {var.index} of {self.syscall.name} is "
+                                f"{arg_decl(arg)}")
+            return None
+        if var.member not in SOCKADDR_FIELDS:
+            self.error(var.pos, f"{written}: a socket address has no field '{var.member}'; "
+                                "its fields are " + ", ".join(SOCKADDR_FIELDS))
+            return None
+        return STR if SOCKADDR_FIELDS[var.member] else INT
 
     def const(self, const: Const) -> tuple[Expr, str | None]:
         if const.name in CONSTANTS:
@@ -380,6 +401,11 @@ class _RuleChecker:
                 return expr, None
             return expr, INT
         for side, kind in ((left, lkind), (right, rkind)):
+            if op in ("+", "-", "&", "|") and _is_member(side):
+                # Absent for other families: no arithmetic on what may not be there.
+                self.error(side.pos, f"{self.describe(side)} can only be compared, not used "
+                                     f"in '{op}'")
+                return expr, None
             if kind == STR:
                 if op in _ORDER_OPS:
                     need = "compares integers only"
@@ -390,3 +416,7 @@ class _RuleChecker:
                 self.error(expr.pos, f"'{op}' {need}, but {self.describe(side)} is a string")
                 return expr, None
         return expr, INT
+
+
+def _is_member(expr: Expr) -> bool:
+    return isinstance(expr, Var) and expr.member is not None

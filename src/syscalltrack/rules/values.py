@@ -12,6 +12,11 @@ Literals must fit in 64 bits; those of 2**63 and above (`0xffffffffffffffff`)
 read as their signed value.  The kernel engine's code generator reproduces
 exactly this with 64-bit registers and signed jumps.
 
+Socket address fields (`PARAMS[2].port`, see `ast.SOCKADDR_FIELDS`) may be absent
+too: the pointer is NULL or unreadable, or the family has no such field (a
+unix socket has no port).  Then, as for strings, every test on the field is
+false and `!=` is true; the validator lets fields only be compared.
+
 Strings are bytes.  A string variable may be absent (`None`: a NULL or
 unreadable pointer, an unknown cwd): then every string test on it is false
 -- `==`, `~=`, `startswith`, `endswith`, `glob`, `in` -- and `!=`, being
@@ -24,10 +29,27 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..syscalls import Arg
-from .ast import STRING_VARIABLES, Binary, Call, Const, Expr, In, Num, Str, Unary, Var
+from .ast import (
+    SOCKADDR_FIELDS,
+    STRING_VARIABLES,
+    Binary,
+    Call,
+    Const,
+    Expr,
+    In,
+    Num,
+    Str,
+    Unary,
+    Var,
+)
+
+if TYPE_CHECKING:  # engines hand decoded addresses in; the language only reads them
+    from ..events.event import SockAddr
 
 BIT63 = 1 << 63
 MASK64 = (1 << 64) - 1
@@ -43,6 +65,8 @@ def is_string(expr: Expr, signature: tuple[Arg, ...]) -> bool:
     if isinstance(expr, Str):
         return True
     if isinstance(expr, Var):
+        if expr.member is not None:
+            return SOCKADDR_FIELDS.get(expr.member, False)
         if expr.name == "PATH" or expr.name in STRING_VARIABLES:
             return True
         if expr.name == "PARAMS" and expr.index is not None and 1 <= expr.index <= len(signature):
@@ -115,3 +139,24 @@ def glob_matcher(pattern: bytes) -> Callable[[bytes], re.Match | None]:
     """A function matching whole byte strings against shell pattern `pattern`."""
     regex = fnmatch.translate(pattern.decode("latin-1"))
     return re.compile(regex.encode("latin-1"), re.S).match
+
+
+def sockaddr_member(address: SockAddr | None, member: str) -> int | bytes | None:
+    """Field `member` of a decoded socket address; None when absent (see above)."""
+    if address is None:
+        return None
+    inet = address.family in (socket.AF_INET, socket.AF_INET6)
+    if member == "family":
+        return address.family
+    if member == "port":
+        return address.port
+    if member == "addr":
+        return None if address.address is None else \
+            address.address.encode("utf-8", "surrogateescape")
+    if member == "sin_port":  # as in memory (network order), read as the host reads it
+        return int.from_bytes(address.raw[2:4], "little") if inet and len(address.raw) >= 4 \
+            else None
+    if member == "sin_addr":
+        return int.from_bytes(address.raw[4:8], "little") \
+            if address.family == socket.AF_INET and len(address.raw) >= 8 else None
+    raise ValueError(f"no socket address field {member!r}")

@@ -266,6 +266,11 @@ class CallView:
         size = {socket.AF_INET: 16, socket.AF_INET6: 28}.get(family)
         return SockAddr.decode(memory.read(addr, size) if size else head)
 
+    def sockaddr(self, index: int) -> SockAddr | None:
+        """The filter context's socket address: decoded once, like every value."""
+        value = self.value(index)
+        return value if value.__class__ is SockAddr else None
+
     def _resolve(self, index: int) -> bytes | None:
         """PATH[n]: absolute and lexically normalised, against the dirfd or the cwd."""
         name = self.value(index)

@@ -877,7 +877,11 @@ def _check_filter(bound: BoundRule) -> list[tuple[object, str]]:
         return out
     sig = _signature(bound)
     for node in _walk(expr):
-        if isinstance(node, Var) and node.name == "PATH":
+        if isinstance(node, Var) and node.member is not None:
+            out.append((node.pos, f"PARAMS[{node.index}].{node.member}: the kernel engine does "
+                                  "not read socket addresses in filters yet (its LOG lines show "
+                                  "them); sctrace evaluates socket address fields"))
+        elif isinstance(node, Var) and node.name == "PATH":
             out.append((node.pos, f"PATH[{node.index}] needs the path made absolute against "
                                   "the caller's cwd or dirfd, which the kernel engine does not "
                                   "compute"))
