@@ -64,7 +64,7 @@ class Event(NamedTuple):
     decoded ones (strings read from the caller's memory).
 
     An engine may leave out what no output shows, since reading it costs: the
-    per-command engine then sets the ids (uid ... sgid) to -1.
+    per-command engine then sets the ids (uid ... sgid) and ppid to -1.
 
     A named tuple, so immutable and cheap: the system-wide engine builds
     hundreds of thousands a second with ``tuple.__new__(Event, fields)``
