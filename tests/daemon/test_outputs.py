@@ -213,11 +213,13 @@ def test_kernel_drops_appear_in_the_stream_and_the_stats(tracker, tmp_path, help
     shutil.copy(helper, hot)
     rules = tmp_path / "hot.conf"
     rules.write_text(rule("hot", "getppid", f'COMM == "{HOT}"'))
-    tracker.ok("sct_load")
+    # A 1 MB ring holds ~6,000 records: the burst overflows it however fast the daemon
+    # drains (at the default size a quick daemon on an idle machine could keep up).
+    tracker.ok("sct_load", "--ring-mb", "1")
     tracker.ok("sct_config", "upload", str(rules))
     reader = Counter(tracker.follow("--format", "%pid %sname"), b" getppid")
     reader.start()
-    burst = 1_000_000  # ~0.1 s of calls; the 16 MB ring holds about 100,000 records
+    burst = 1_000_000
     subprocess.run([str(hot), "getppid", str(burst)], check=True, stdout=subprocess.DEVNULL)
     wait_for(lambda: reader.total >= burst, "every call to be delivered or reported lost")
     assert reader.total == burst
