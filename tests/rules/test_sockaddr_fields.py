@@ -76,6 +76,8 @@ def test_a_field_filter_is_read_from_memory_not_from_registers():
     ("-PARAMS[2].port == 1", "connect", "PARAMS[2].port can only be compared"),
     ("PARAMS[2].addr == 5", "connect", "cannot compare string PARAMS[2].addr with integer 5"),
     ("PATH[2].port == 1", "connect", "PATH[2].port: only socket address arguments"),
+    ("PARAMS[2].port == 1", "accept", "PARAMS[2].port: accept fills this address in during "
+                                      "the call"),
 ])
 def test_fields_are_type_checked_with_positions(filter_, syscall, message):
     with pytest.raises(RuleError) as caught:

@@ -272,3 +272,18 @@ def test_socket_addresses_are_decoded_system_wide():
     assert conn.retval == 0
     assert bnd.values[1].address == "@sct-test-abstract"
     assert Renderer(override="%params")(conn).endswith(f"{{AF_INET, 127.0.0.1:{port}}}, 16")
+
+
+def test_connects_filtered_by_port_in_the_kernel():
+    """Only the connect to the watched port leaves the kernel."""
+    watched = socket.create_server(("127.0.0.1", 0))
+    other = socket.create_server(("127.0.0.1", 0))
+    port = watched.getsockname()[1]
+    text = rule("to_port", "connect", f"PARAMS[2].port == {port} && PID == {os.getpid()}",
+                when="after")
+    with watched, other, engine_for(text) as engine:
+        for server in (other, watched, other):
+            socket.create_connection(server.getsockname()).close()
+        got = events(engine, lambda e: True)
+    assert [(e.values[1].address, e.values[1].port, e.retval) for e in got] == [
+        ("127.0.0.1", port, 0)]

@@ -131,16 +131,6 @@ def test_filters_the_kernel_cannot_evaluate_are_refused_with_position(filt, why)
     assert f"rule 'r': {why}" in str(diag) and str(diag).endswith("use sctrace")
 
 
-def test_socket_address_fields_are_refused_system_wide():
-    text = rule("r", "connect", "PARAMS[2].port == 443")
-    with pytest.raises(RuleError) as err:
-        SystemwideEngine(load_rules(text, filename="x.rules"))
-    (diag,) = err.value.diagnostics
-    assert str(diag).startswith("x.rules:4:")
-    assert "PARAMS[2].port: the kernel engine does not read socket addresses in filters yet" \
-        in str(diag) and str(diag).endswith("use sctrace")
-
-
 def test_write_buffer_filters_are_refused():
     with pytest.raises(RuleError, match="PARAMS\\[2\\] is a buffer"):
         SystemwideEngine(load_rules(rule("w", "write", 'PARAMS[2] == "x"')))

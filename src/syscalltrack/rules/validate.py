@@ -295,6 +295,11 @@ class _RuleChecker:
                                 f"argument {var.index} of {self.syscall.name} is "
                                 f"{arg_decl(arg)}")
             return None
+        if arg.length_arg is None:
+            self.error(var.pos, f"{written}: {self.syscall.name} fills this address in during "
+                                "the call; fields can be read on addresses passed in "
+                                "(connect, bind, sendto)")
+            return None
         if var.member not in SOCKADDR_FIELDS:
             self.error(var.pos, f"{written}: a socket address has no field '{var.member}'; "
                                 "its fields are " + ", ".join(SOCKADDR_FIELDS))

@@ -54,6 +54,7 @@ automaton needs more than 256 states, and calls with no x86_64 tracepoint.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field, replace
 from functools import cache
 
@@ -551,6 +552,26 @@ class _ProgramGen:
         if isinstance(e, In) and self._is_str(e.operand):
             self.string_test("in", e.operand, tuple(const_value(i) for i in e.items), t, f, u)
             return
+        if _member(e):  # a field as a condition: true when present and not 0
+            self._load_member(e, f)
+            c.jne(R0, 0, t)
+            c.ja(f)
+            return
+        if isinstance(e, In) and _member(e.operand):
+            self._load_member(e.operand, f)
+            for item in sorted({const_value(i) for i in e.items}):
+                self._jump("==", item, t)
+            c.ja(f)
+            return
+        if isinstance(e, Binary) and e.op in _JUMPS and (_member(e.left) or _member(e.right)):
+            member, other, op = e.left, e.right, e.op
+            if not _member(member):
+                member, other, op = other, member, _FLIP[op]
+            # Absent: every test false, and != (being !(a == b)) true.
+            self._load_member(member, t if op == "!=" else f)
+            self._jump(op, const_value(other), t)
+            c.ja(f)
+            return
         if isinstance(e, In):
             self.value(e.operand, d)
             for item in sorted({const_value(i) for i in e.items}):
@@ -666,6 +687,29 @@ class _ProgramGen:
             c.ldxdw(reg, R7, RET)
         else:
             c.ldxw(reg, R7, offsets[e.name])
+
+    def _load_member(self, e: Var, absent: str) -> None:
+        """R0 = socket address field ``e`` from the argument's bytes in the frame, or a
+        jump to ``absent`` (unreadable, too short, or a family without that field)."""
+        c = self.c
+        src = _source(self.bound, e.index - 1)
+        if self._missing(src):
+            c.ja(self.undecided)
+            return
+        off = self.layout.slot(self.slots[src])
+        size, at, families = _MEMBERS[e.member]
+        c.ldxdw(R1, R7, off)  # bytes read + 1; 0 or less: unreadable
+        c.jslt(R1, at + size + 1, absent)
+        if families:
+            c.ldxh(R0, R7, off + 8)
+            present = c.fresh("family")
+            for family in families:
+                c.jeq(R0, family, present)
+            c.ja(absent)
+            c.place(present)
+        {2: c.ldxh, 4: c.ldxw}[size](R0, R7, off + 8 + at)
+        if e.member == "port":
+            c.bswap(R0, 16)
 
     def _missing(self, src) -> bool:
         """Whether the call lacks argument ``src`` of the rule's signature: i386 calls
@@ -869,6 +913,19 @@ def _walk(e: Expr):
             yield from _walk(i)
 
 
+# Socket address fields the kernel engine reads: (bytes, offset, families that have it).
+_MEMBERS = {
+    "family": (2, 0, ()),
+    "port": (2, 2, (socket.AF_INET, socket.AF_INET6)),
+    "sin_port": (2, 2, (socket.AF_INET, socket.AF_INET6)),
+    "sin_addr": (4, 4, (socket.AF_INET,)),
+}
+
+
+def _member(e: Expr) -> bool:
+    return isinstance(e, Var) and e.member is not None
+
+
 def _check_filter(bound: BoundRule) -> list[tuple[object, str]]:
     """(position, reason) for each part of the filter the kernel cannot evaluate exactly."""
     out = []
@@ -877,10 +934,15 @@ def _check_filter(bound: BoundRule) -> list[tuple[object, str]]:
         return out
     sig = _signature(bound)
     for node in _walk(expr):
-        if isinstance(node, Var) and node.member is not None:
-            out.append((node.pos, f"PARAMS[{node.index}].{node.member}: the kernel engine does "
-                                  "not read socket addresses in filters yet (its LOG lines show "
-                                  "them); sctrace evaluates socket address fields"))
+        if isinstance(node, Var) and node.member is not None \
+                and node.member not in _MEMBERS:
+            out.append((node.pos, f"PARAMS[{node.index}].{node.member}: the kernel engine "
+                                  "compares socket addresses as numbers only (.family, .port, "
+                                  f".sin_port, .sin_addr: PARAMS[{node.index}].sin_addr == "
+                                  'ipaddr("10.0.0.1")), not as text'))
+        elif isinstance(node, Binary | In) and _member_compared_with_variable(node):
+            out.append((node.pos, "compares a socket address field with something read at run "
+                                  "time; the kernel engine compares fields with constants only"))
         elif isinstance(node, Var) and node.name == "PATH":
             out.append((node.pos, f"PATH[{node.index}] needs the path made absolute against "
                                   "the caller's cwd or dirfd, which the kernel engine does not "
@@ -897,6 +959,13 @@ def _check_filter(bound: BoundRule) -> list[tuple[object, str]]:
             out.append((node.pos, "compares two strings that are both read at run time; the "
                                   "kernel engine compares a string with constants only"))
     return out
+
+
+def _member_compared_with_variable(node: Binary | In) -> bool:
+    if isinstance(node, In):
+        return False  # its items are constants (the validator says so)
+    sides = (node.left, node.right)
+    return any(_member(x) for x in sides) and not any(is_constant(x) for x in sides)
 
 
 @dataclass(frozen=True)
