@@ -43,11 +43,12 @@ def python_says(filter_: str, raw: bytes | None) -> bool:
 
 
 @pytest.mark.parametrize("filter_", FILTERS)
-def test_kernel_and_python_agree_on_socket_address_fields(filter_):
+@pytest.mark.parametrize("abi", ["x86_64", "i386"])
+def test_kernel_and_python_agree_on_socket_address_fields(filter_, abi):
     with Bench(rule("r", "connect", filter_)) as bench:
         for name, raw in ADDRESSES.items():
             # the Bench passes bytes by pointer; their length goes in addrlen
-            outcome = bench.run("connect", [3, raw, len(raw) if raw else 0])
+            outcome = bench.run("connect", [3, raw, len(raw) if raw else 0], abi=abi)
             assert not outcome.undecided, name
             assert (outcome.rule == 0) == python_says(filter_, raw), (name, filter_)
 
