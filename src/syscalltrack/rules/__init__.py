@@ -41,9 +41,9 @@ from .compile import ArgConditions, ArgTest, CompiledFilter, compile_filter
 from .context import FilterContext
 from .errors import Diagnostic, RuleError
 from .macros import DEFAULT_LOG_FORMAT, MACRO_ORDER, MACROS, Macro, split_log_format
-from .parser import parse
 from .printer import expr_text, quote, rule_text, rules_text
 from .ruleset import BoundRule, Match, RuleSet, check_rules, load_rules
+from .source import parse
 from .validate import validate
 
 __all__ = [

@@ -22,7 +22,6 @@ import functools
 import hashlib
 import os
 import re
-import stat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -50,6 +49,7 @@ from .ast import (
     When,
 )
 from .errors import Diagnostic, RuleError
+from .source import cache_dir
 
 # Package data lies beside the modules (importlib.resources costs ~40 ms to import).
 _HERE = Path(__file__).resolve().parent
@@ -67,19 +67,10 @@ def _lark() -> lark.Lark:
 
 
 def _cache_file(grammar: str) -> str | None:
-    """Where lark may keep the built parser tables (they cost ~0.1 s at every start).
-
-    lark's cache is a pickle, and these tools run as root: it lives only in a
-    directory the current user owns and nobody else may write, never in /tmp.
-    """
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    directory = os.path.join(base, "syscalltrack")
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        st = os.stat(directory, follow_symlinks=False)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+    """Where lark may keep the built parser tables (they cost ~0.1 s at every start):
+    the private cache directory of `source` (lark's cache is a pickle too)."""
+    directory = cache_dir()
+    if directory is None:
         return None
     digest = hashlib.sha256(f"{lark.__version__}\0{grammar}".encode()).hexdigest()[:16]
     return os.path.join(directory, f"rules-parser-{digest}.lark")

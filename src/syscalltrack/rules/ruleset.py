@@ -20,8 +20,8 @@ from .ast import Pos, Rule, When
 from .compile import CompiledFilter, compile_filter
 from .context import FilterContext
 from .errors import Diagnostic, RuleError
-from .parser import parse
 from .printer import rules_text
+from .source import parse
 from .validate import validate
 
 
