@@ -262,3 +262,24 @@ def test_fail_connect_by_port_and_log_by_address(tmp_path):
     # The before list failed the first call; the after list still sees it return -EPERM.
     assert [line.split(", ", 1)[1] for line in run.log] == [
         f"{{AF_INET, 127.0.0.1:{denied}}}, 16 -1", f"{{AF_INET, 127.0.0.1:{other}}}, 16 0"]
+
+
+def test_an_address_the_call_fills_in_is_read_at_its_exit(tmp_path):
+    """accept4's peer address: decoded after the call, when the kernel has written it;
+    before the call it is only a pointer (its memory holds nothing yet)."""
+    script = ("import socket, threading\n"
+              "s = socket.create_server(('127.0.0.1', 0))\n"
+              "t = threading.Thread(target=lambda: socket.create_connection("
+              "s.getsockname()).close())\n"
+              "t.start()\n"
+              "c, peer = s.accept()\n"
+              "t.join()\n"
+              "print(peer[1])\n")
+    rules = (rule("accept4", "type = LOG", "before")
+             + rule("accept4", "type = LOG", "after", when="after"))
+    run = sctrace(tmp_path, rules, sys.executable, "-c", script,
+                  options=["--format", "%ruleid %params"])
+    port = int(run.out)
+    before, after = run.log
+    assert re.fullmatch(r"before 3, \d+, \d+, 524288", before)
+    assert after.startswith(f"after 3, {{AF_INET, 127.0.0.1:{port}}}, ")

@@ -43,7 +43,8 @@ class CallShape:
     register to its C type (`Arg.normalise`) is two integer operations.
     """
 
-    __slots__ = ("indexes", "norms", "real", "signature", "sources", "struct", "variant")
+    __slots__ = ("filled", "indexes", "norms", "real", "signature", "sources", "struct",
+                 "variant")
 
     def __init__(self, real: SyscallSpec, signature: tuple[Arg, ...], variant: Variant | None):
         self.real = real
@@ -53,6 +54,10 @@ class CallShape:
         self.sources = tuple(range(len(signature))) if variant is None else variant.args
         self.struct = any(isinstance(src, FromStruct) for src in self.sources)
         self.norms = tuple(_norm(arg) for arg in signature)
+        # Socket addresses the kernel writes during the call (accept's peer): only
+        # meaningful at the exit. (Those passed in have their length by value.)
+        self.filled = tuple(i for i, arg in enumerate(signature)
+                            if arg.kind is ArgKind.SOCKADDR and arg.length_arg is None)
 
 
 def _norm(arg: Arg) -> tuple[int, int]:
@@ -91,11 +96,17 @@ class CallView:
 
         Strings and paths stay the entry's (after the call the memory may be gone
         or reused); the ids, name and cwd are read again, as the call may have
-        changed them (setuid, execve, chdir).
+        changed them (setuid, execve, chdir), and so are the socket addresses the
+        call filled in.
         """
         self.retval = retval
         self._creds = self._comm = self._ppid = None
         self._cwd = _UNSET
+        if self.shape.filled and self._values is not None:
+            values = list(self._values)
+            for index in self.shape.filled:
+                values[index] = _UNSET
+            self._values = values
 
     @property
     def args(self) -> tuple[int, ...]:
@@ -230,8 +241,8 @@ class CallView:
         shape = self.shape
         arg = shape.signature[index]
         kind = arg.kind
-        if kind not in _POINTERS:
-            return self.args[index]
+        if kind not in _POINTERS or (self.retval is None and index in shape.filled):
+            return self.args[index]  # (an address the call has yet to fill in: its pointer)
         # A pointer is the raw register (i386 ones arrive as 32 bits); never a struct field.
         addr = self._call.args[shape.sources[index]]
         if addr == 0:
