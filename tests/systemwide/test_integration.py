@@ -287,3 +287,21 @@ def test_connects_filtered_by_port_in_the_kernel():
         got = events(engine, lambda e: True)
     assert [(e.values[1].address, e.values[1].port, e.retval) for e in got] == [
         ("127.0.0.1", port, 0)]
+
+
+def test_an_address_the_call_fills_in_is_read_at_its_exit():
+    """accept4's peer, system-wide: decoded in an after rule's record (read at the exit),
+    a pointer in a before rule's (nothing is there yet)."""
+    me = os.getpid()
+    text = (rule("before", "accept4", f"PID == {me}")
+            + rule("after", "accept4", f"PID == {me}", when="after"))
+    server = socket.create_server(("127.0.0.1", 0))
+    with server, engine_for(text) as engine:
+        client = socket.create_connection(server.getsockname())
+        conn, peer = server.accept()
+        conn.close()
+        client.close()
+        got = {e.rule: e for e in events(engine, lambda e: True)}
+    assert isinstance(got["before"].values[1], int)
+    assert got["after"].values[1] == SockAddr(socket.AF_INET, "127.0.0.1", peer[1],
+                                              got["after"].values[1].raw)

@@ -182,12 +182,21 @@ def _source(bound: BoundRule, index: int):
 
 def string_slots(sc: Syscall) -> dict[int, int]:
     """Argument index -> string slot, for the arguments of ``sc`` whose bytes a record
-    carries: strings, buffers, and socket addresses passed in (``connect``...)."""
-    return {i: k for k, i in enumerate(i for i, a in enumerate(sc.args) if _has_bytes(a))}
+    carries: strings, buffers, socket addresses passed in (``connect``...) and those the
+    call fills in (``accept``..., read at the exit)."""
+    return {i: k for k, i in enumerate(i for i, a in enumerate(sc.args)
+                                       if a.kind.is_string or a.length_arg is not None
+                                       or filled_length(sc, i) is not None)}
 
 
-def _has_bytes(arg: Arg) -> bool:
-    return arg.kind.is_string or (arg.kind is ArgKind.SOCKADDR and arg.length_arg is not None)
+def filled_length(sc: Syscall, index: int) -> int | None:
+    """For a socket address the call fills in (accept's peer), the index of the ``int *``
+    holding its length; None for any other argument."""
+    args = sc.args
+    if args[index].kind is ArgKind.SOCKADDR and args[index].length_arg is None \
+            and index + 1 < len(args) and args[index + 1].kind is ArgKind.PTR:
+        return index + 1
+    return None
 
 
 def _sized(arg: Arg) -> bool:
@@ -454,6 +463,9 @@ class _ProgramGen:
         c, lay = self.c, self.layout
         arg = self._arg_index(slot)
         off = lay.slot(slot)
+        if filled_length(self.sc, arg) is not None:
+            c.st(8, R7, off, 0)  # nothing in it before the call: the exit reads it
+            return
         if _sized(self.sc.args[arg]):
             self._read_buffer(arg, R7, off, lay.window)
             return
@@ -850,6 +862,13 @@ class _ProgramGen:
         c, lay = self.c, self.layout
         off = lay.record_slot(k)
         size = lay.record_string
+        length = filled_length(self.sc, arg)
+        if length is not None:
+            if self.exit_prog:
+                self._read_filled(arg, length, off, size)
+            else:
+                c.st(8, R6, off, 0)  # before the call: nothing there yet
+            return
         if self.exit_prog:
             # From the entry's copy: the memory may have changed (or gone, after execve).
             c.mov(R1, R6)
@@ -869,6 +888,33 @@ class _ProgramGen:
         c.mov(R2, size)
         c.ldxdw(R3, R7, ARGS + 8 * arg)
         c.call("probe_read_user_str")
+        c.stxdw(R6, off, R0)
+
+    def _read_filled(self, arg: int, length: int, off: int, size: int) -> None:
+        """At the exit, a socket address the call filled in: as many bytes as the
+        ``int`` at argument ``length`` now says (at most size - 1), into the record."""
+        c = self.c
+        c.st(8, R10, TMP2, 0)
+        c.mov(R1, R10)
+        c.add(R1, TMP2)
+        c.mov(R2, 4)
+        c.ldxdw(R3, R7, ARGS + 8 * length)
+        c.call("probe_read_user")
+        done = c.fresh("filled")
+        c.jne(R0, 0, done)
+        c.ldxw(R2, R10, TMP2)
+        c.jle(R2, size - 1, bounded := c.fresh("filledlen"))
+        c.mov(R2, size - 1)
+        c.place(bounded)
+        c.stxdw(R10, TMP2, R2)
+        c.mov(R1, R6)
+        c.add(R1, off + 8)
+        c.ldxdw(R3, R7, ARGS + 8 * arg)
+        c.call("probe_read_user")
+        c.jne(R0, 0, done)
+        c.ldxdw(R0, R10, TMP2)
+        c.add(R0, 1)
+        c.place(done)
         c.stxdw(R6, off, R0)
 
     def _callback(self) -> None:

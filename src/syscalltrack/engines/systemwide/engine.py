@@ -156,6 +156,9 @@ class _Views(dict):
             args.append(value)
             if isinstance(src, FromStruct):
                 values.append(value)
+            elif src in slots and codegen.filled_length(sc, src) is not None \
+                    and rule.when is not When.AFTER:
+                values.append(value)  # filled in by the call: before it, just a pointer
             elif src in slots:  # a string, buffer or socket address the record carries
                 length, data = comm + 1 + 2 * slots[src], comm + 2 + 2 * slots[src]
                 cut = self.plan.layout.record_string
