@@ -504,8 +504,9 @@ class LogFormat:
         renderer = self._views.get(view)
         if renderer is not None:
             return renderer
-        names = view.names({**self._namespace, "_make": view.make, "_quoted": _QUOTED,
-                            "_escaped": _ESCAPED})
+        extra = {**self._namespace, "_make": view.make, "_quoted": _QUOTED,
+                 "_escaped": _ESCAPED}
+        names = view.names(extra)
         # One f-string of literal text and locals: no intermediate strings.
         line, whole_event = Template(), False
         for macro, text in self._parts:
@@ -524,8 +525,7 @@ class LogFormat:
         if whole_event:
             line.first("e = _make(r)")
         renderer = view.compile(f"log_format {self.format!r}", self._cut_line(line.body()),
-                                line.prelude(), {**self._namespace, "_make": view.make,
-                                                 "_quoted": _QUOTED, "_escaped": _ESCAPED})
+                                line.prelude(), extra)
         self._views[view] = renderer
         return renderer
 

@@ -146,11 +146,8 @@ def to_json(event: Event) -> str:
 
 
 def _json_value(value: ArgValue) -> str:
+    """What `to_json` prints for an argument value (or a retval, a cwd: ints, None, bytes)."""
     return str(value) if value.__class__ is int else _dumps(_value(value))
-
-
-def _json_or_null(value: int | None) -> str:
-    return "null" if value is None else str(value)
 
 
 def for_view(view: EventView) -> Callable[[tuple], str]:
@@ -183,8 +180,8 @@ def for_view(view: EventView) -> Callable[[tuple], str]:
     for name in ("pid", "tid", "ppid", "uid", "euid", "suid", "gid", "egid", "sgid"):
         member(name, expr=view.fields[name])  # ints (-1 when not captured)
     member("comm", expr=f"_json_comm[{view.fields['comm']}]")
-    member("cwd", expr=view.fields["cwd"], encode="_json_bytes")
-    member("retval", expr=view.fields["retval"], encode="_json_or_null")
+    member("cwd", expr=view.fields["cwd"], encode="_json_value")
+    member("retval", expr=view.fields["retval"], encode="_json_value")
     line.text(',"args":[')
     for i, static in enumerate(_static(view.signature)):
         line.text(("," if i else "") + _dumps(static)[:-1] + ',"raw":')
@@ -196,9 +193,7 @@ def for_view(view: EventView) -> Callable[[tuple], str]:
     member("log_format", view.log_format)
     line.text("}")
     renderer = view.compile("json", line.body(), line.prelude(), {
-        "_time": _time, "_json_or_null": _json_or_null,
-        "_json_value": _json_value, "_json_comm": _JSON_COMM,
-        "_json_bytes": lambda b: "null" if b is None else _dumps(_b(b))})
+        "_time": _time, "_json_value": _json_value, "_json_comm": _JSON_COMM})
     _JSON_VIEWS[view] = renderer
     return renderer
 
