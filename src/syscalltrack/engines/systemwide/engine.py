@@ -55,7 +55,7 @@ from ...bpf.ringbuf import RingBuffer
 from ...events.event import Event, Lost, SockAddr, Undecided, Unreadable
 from ...events.view import EventView, Memo, Records
 from ...rules import ActionType, Diagnostic, RuleError, RuleSet, When, rule_text
-from ...syscalls import ArgKind, FromStruct
+from ...syscalls import ArgKind, FromStruct, filled_length
 from . import codegen
 from .codegen import AFTER, COUNTER_FIELDS, COUNTERS, DFA, EVENTS, SCRATCH, Plan
 from .layout import CRED_FIELDS, KIND_UNDECIDED, kernel
@@ -114,10 +114,6 @@ class _Decoder:
         self.key = operator.itemgetter(1, 2, NR_FIELD)  # (rule index, kind, nr word)
         self.views = _Views(plan)
 
-    def decode(self, row: tuple) -> Event | Undecided:
-        """One record as an Event (or an Undecided notice)."""
-        return self.views[self.key(row)].item(row)
-
 
 class _Views(dict):
     """(rule index, kind, nr word) -> EventView, each built the first time a record needs
@@ -156,7 +152,7 @@ class _Views(dict):
             args.append(value)
             if isinstance(src, FromStruct):
                 values.append(value)
-            elif src in slots and codegen.filled_length(sc, src) is not None \
+            elif src in slots and filled_length(sc.args, src) is not None \
                     and rule.when is not When.AFTER:
                 values.append(value)  # filled in by the call: before it, just a pointer
             elif src in slots:  # a string, buffer or socket address the record carries
@@ -312,9 +308,9 @@ class SystemwideEngine:
     def _drain(self) -> list:
         if self._ring is None:
             return []
-        decode = self._decoder.decode
-        out = [decode(row) for row in self._ring.read_fixed(self._decoder.struct)]
-        return out + self._lost_notices(force=True)
+        rows = self._ring.read_fixed(self._decoder.struct)
+        return Records(rows, self._decoder.key, self._decoder.views,
+                       after=self._lost_notices(force=True)).stream_items()
 
     def read_raw(self) -> list[tuple]:
         """Committed records as tuples (``layout.record_struct`` fields), undecoded."""
