@@ -41,7 +41,7 @@ from .ast import (
 from .errors import Diagnostic
 from .macros import AFTER_ONLY_MACROS, MACRO_ORDER, MACROS, split_log_format
 from .printer import expr_text
-from .values import BIT63, const_value, is_constant
+from .values import BIT63, const_value, is_constant, is_member
 
 MAX_DEPTH = 48  # deeper expressions are refused (the compiled form nests Python parentheses)
 
@@ -234,7 +234,7 @@ class _RuleChecker:
             return self.call(expr)
         if isinstance(expr, Unary):
             operand, kind = self._expr(expr.operand)
-            if expr.op != "!" and _is_member(operand):
+            if expr.op != "!" and is_member(operand):
                 self.error(expr.pos, f"{self.describe(operand)} can only be compared")
                 kind = None
             elif kind == STR:
@@ -406,7 +406,7 @@ class _RuleChecker:
                 return expr, None
             return expr, INT
         for side, kind in ((left, lkind), (right, rkind)):
-            if op in ("+", "-", "&", "|") and _is_member(side):
+            if op in ("+", "-", "&", "|") and is_member(side):
                 # Absent for other families: no arithmetic on what may not be there.
                 self.error(side.pos, f"{self.describe(side)} can only be compared, not used "
                                      f"in '{op}'")
@@ -421,7 +421,3 @@ class _RuleChecker:
                 self.error(expr.pos, f"'{op}' {need}, but {self.describe(side)} is a string")
                 return expr, None
         return expr, INT
-
-
-def _is_member(expr: Expr) -> bool:
-    return isinstance(expr, Var) and expr.member is not None

@@ -141,6 +141,11 @@ def glob_matcher(pattern: bytes) -> Callable[[bytes], re.Match | None]:
     return re.compile(regex.encode("latin-1"), re.S).match
 
 
+def is_member(expr: Expr) -> bool:
+    """True when `expr` is a socket address field, `PARAMS[n].port` and the like."""
+    return isinstance(expr, Var) and expr.member is not None
+
+
 def sockaddr_member(address: SockAddr | None, member: str) -> int | bytes | None:
     """Field `member` of a decoded socket address; None when absent (see above)."""
     if address is None:

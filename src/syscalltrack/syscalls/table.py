@@ -152,6 +152,17 @@ class SyscallTable:
         return len(self._by_nr)
 
 
+def filled_length(args: tuple[Arg, ...], index: int) -> int | None:
+    """For a socket address the call fills in (accept's peer), the index of the ``int *``
+    its length is written to; None for any other argument (an address passed in has its
+    length by value, `Arg.length_arg`)."""
+    arg = args[index]
+    if arg.kind is ArgKind.SOCKADDR and arg.length_arg is None \
+            and index + 1 < len(args) and args[index + 1].kind is ArgKind.PTR:
+        return index + 1
+    return None
+
+
 def _parse_args(syscall: str, spec: str) -> tuple[Arg, ...]:
     parts = [p.strip() for p in spec.split(";") if p.strip()]
     names_types = []

@@ -20,7 +20,7 @@ from ...events import Event, SockAddr, Unreadable
 from ...events.event import NO_PATHS
 from ...ptrace import MemoryAccessError, Syscall
 from ...ptrace import proc as procfs
-from ...syscalls import Arg, ArgKind, FromStruct, Variant
+from ...syscalls import Arg, ArgKind, FromStruct, Variant, filled_length
 from ...syscalls import Syscall as SyscallSpec
 from ...syscalls.constants import AT_FDCWD
 
@@ -56,8 +56,8 @@ class CallShape:
         self.norms = tuple(_norm(arg) for arg in signature)
         # Socket addresses the kernel writes during the call (accept's peer): only
         # meaningful at the exit. (Those passed in have their length by value.)
-        self.filled = tuple(i for i, arg in enumerate(signature)
-                            if arg.kind is ArgKind.SOCKADDR and arg.length_arg is None)
+        self.filled = tuple(i for i in self.indexes
+                            if filled_length(signature, i) is not None)
 
 
 def _norm(arg: Arg) -> tuple[int, int]:

@@ -63,8 +63,8 @@ from ...bpf.asm import R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, Instruction
 from ...bpf.prog import ProgType
 from ...rules import ActionType, BoundRule, Diagnostic, RuleError, RuleSet, When
 from ...rules.ast import Binary, Expr, In, Unary, Var
-from ...rules.values import const_value, is_constant, is_string
-from ...syscalls import I386, X86_64, Arg, ArgKind, FromStruct, Syscall, table
+from ...rules.values import const_value, is_constant, is_member, is_string
+from ...syscalls import I386, X86_64, Arg, ArgKind, FromStruct, Syscall, filled_length, table
 from . import dfa as dfa_mod
 from .layout import (
     ARGS,
@@ -186,17 +186,7 @@ def string_slots(sc: Syscall) -> dict[int, int]:
     call fills in (``accept``..., read at the exit)."""
     return {i: k for k, i in enumerate(i for i, a in enumerate(sc.args)
                                        if a.kind.is_string or a.length_arg is not None
-                                       or filled_length(sc, i) is not None)}
-
-
-def filled_length(sc: Syscall, index: int) -> int | None:
-    """For a socket address the call fills in (accept's peer), the index of the ``int *``
-    holding its length; None for any other argument."""
-    args = sc.args
-    if args[index].kind is ArgKind.SOCKADDR and args[index].length_arg is None \
-            and index + 1 < len(args) and args[index + 1].kind is ArgKind.PTR:
-        return index + 1
-    return None
+                                       or filled_length(sc.args, i) is not None)}
 
 
 def _sized(arg: Arg) -> bool:
@@ -463,7 +453,7 @@ class _ProgramGen:
         c, lay = self.c, self.layout
         arg = self._arg_index(slot)
         off = lay.slot(slot)
-        if filled_length(self.sc, arg) is not None:
+        if filled_length(self.sc.args, arg) is not None:
             c.st(8, R7, off, 0)  # nothing in it before the call: the exit reads it
             return
         if _sized(self.sc.args[arg]):
@@ -477,11 +467,16 @@ class _ProgramGen:
         c.stxdw(R7, off, R0)
 
     def _read_buffer(self, arg: int, base, off: int, size: int) -> None:
-        """A buffer or socket address: min(length, size - 1) bytes; length stored as
-        bytes + 1 like a string's (0 or less: unreadable)."""
+        """A buffer or socket address passed in: as many bytes as its length argument."""
         c = self.c
-        length = self.sc.args[arg].length_arg
-        c.ldxdw(R2, R7, ARGS + 8 * length)
+        c.ldxdw(R2, R7, ARGS + 8 * self.sc.args[arg].length_arg)
+        self._copy_user(arg, base, off, size, c.fresh("bufdone"))
+
+    def _copy_user(self, arg: int, base, off: int, size: int, done: str) -> None:
+        """R2 bytes (at most size - 1) of argument ``arg`` to base + off + 8; at base + off
+        the count + 1 like a string's length, or the error (0 or less: unreadable).
+        ``done`` is the store of R0 there: a caller's earlier failure may jump to it."""
+        c = self.c
         c.jle(R2, size - 1, bounded := c.fresh("buflen"))
         c.mov(R2, size - 1)
         c.place(bounded)
@@ -490,7 +485,6 @@ class _ProgramGen:
         c.add(R1, off + 8)
         c.ldxdw(R3, R7, ARGS + 8 * arg)
         c.call("probe_read_user")
-        done = c.fresh("bufdone")
         c.jne(R0, 0, done)
         c.ldxdw(R0, R10, TMP2)
         c.add(R0, 1)
@@ -564,20 +558,20 @@ class _ProgramGen:
         if isinstance(e, In) and self._is_str(e.operand):
             self.string_test("in", e.operand, tuple(const_value(i) for i in e.items), t, f, u)
             return
-        if _member(e):  # a field as a condition: true when present and not 0
+        if is_member(e):  # a field as a condition: true when present and not 0
             self._load_member(e, f)
             c.jne(R0, 0, t)
             c.ja(f)
             return
-        if isinstance(e, In) and _member(e.operand):
+        if isinstance(e, In) and is_member(e.operand):
             self._load_member(e.operand, f)
             for item in sorted({const_value(i) for i in e.items}):
                 self._jump("==", item, t)
             c.ja(f)
             return
-        if isinstance(e, Binary) and e.op in _JUMPS and (_member(e.left) or _member(e.right)):
+        if isinstance(e, Binary) and e.op in _JUMPS and (is_member(e.left) or is_member(e.right)):
             member, other, op = e.left, e.right, e.op
-            if not _member(member):
+            if not is_member(member):
                 member, other, op = other, member, _FLIP[op]
             # Absent: every test false, and != (being !(a == b)) true.
             self._load_member(member, t if op == "!=" else f)
@@ -862,7 +856,7 @@ class _ProgramGen:
         c, lay = self.c, self.layout
         off = lay.record_slot(k)
         size = lay.record_string
-        length = filled_length(self.sc, arg)
+        length = filled_length(self.sc.args, arg)
         if length is not None:
             if self.exit_prog:
                 self._read_filled(arg, length, off, size)
@@ -903,19 +897,7 @@ class _ProgramGen:
         done = c.fresh("filled")
         c.jne(R0, 0, done)
         c.ldxw(R2, R10, TMP2)
-        c.jle(R2, size - 1, bounded := c.fresh("filledlen"))
-        c.mov(R2, size - 1)
-        c.place(bounded)
-        c.stxdw(R10, TMP2, R2)
-        c.mov(R1, R6)
-        c.add(R1, off + 8)
-        c.ldxdw(R3, R7, ARGS + 8 * arg)
-        c.call("probe_read_user")
-        c.jne(R0, 0, done)
-        c.ldxdw(R0, R10, TMP2)
-        c.add(R0, 1)
-        c.place(done)
-        c.stxdw(R6, off, R0)
+        self._copy_user(arg, R6, off, size, done)
 
     def _callback(self) -> None:
         """dfa_step(i, ctx): one byte of the walk; stops at NUL or a settled state."""
@@ -968,10 +950,6 @@ _MEMBERS = {
 }
 
 
-def _member(e: Expr) -> bool:
-    return isinstance(e, Var) and e.member is not None
-
-
 def _check_filter(bound: BoundRule) -> list[tuple[object, str]]:
     """(position, reason) for each part of the filter the kernel cannot evaluate exactly."""
     out = []
@@ -1011,7 +989,7 @@ def _member_compared_with_variable(node: Binary | In) -> bool:
     if isinstance(node, In):
         return False  # its items are constants (the validator says so)
     sides = (node.left, node.right)
-    return any(_member(x) for x in sides) and not any(is_constant(x) for x in sides)
+    return any(is_member(x) for x in sides) and not any(is_constant(x) for x in sides)
 
 
 @dataclass(frozen=True)
