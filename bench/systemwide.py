@@ -135,7 +135,12 @@ class Audit:
             "-k", "sctbench"]
 
     def __enter__(self):
-        if subprocess.run(["pidof", "auditd"], capture_output=True).returncode:
+        """Our rule in, auditd started and auditing enabled if they were not: __exit__
+        leaves the machine as it found it."""
+        status = subprocess.run(["auditctl", "-s"], capture_output=True, text=True).stdout
+        self.was_enabled = "enabled 1" in status.splitlines()  # (auditd enables it)
+        self.started = subprocess.run(["pidof", "auditd"], capture_output=True).returncode != 0
+        if self.started:
             subprocess.run(["auditd"], capture_output=True)
         subprocess.run(["auditctl", "-e", "1"], capture_output=True, check=True)
         subprocess.run(["auditctl", "-a", "always,exit", *self.RULE], capture_output=True,
@@ -144,6 +149,14 @@ class Audit:
 
     def __exit__(self, *exc):
         subprocess.run(["auditctl", "-d", "always,exit", *self.RULE], capture_output=True)
+        if self.started:  # it sets auditing as it goes: stop it first
+            subprocess.run(["pkill", "-x", "auditd"], capture_output=True)
+            for _ in range(100):
+                if subprocess.run(["pidof", "auditd"], capture_output=True).returncode:
+                    break
+                time.sleep(0.05)
+        if not self.was_enabled:
+            subprocess.run(["auditctl", "-e", "0"], capture_output=True)
 
 
 def cost_table(exe, cpu, calls, runs) -> list[tuple[str, float, float, float, float]]:
