@@ -1,7 +1,8 @@
 """Benchmark the system-wide engine against bare, bpftrace and auditd (issue 4).
 
 1. cost per call of an unrelated hot syscall (getppid in C) with our unlink rule loaded,
-   against bare, bpftrace on the same tracepoints and `auditctl -S unlink,unlinkat -F path=`;
+   against bare, bpftrace on the same tracepoints and `auditctl -S unlink,unlinkat -F path=`,
+   and against an empty program on each attach point (what attaching there costs alone);
 2. an unlink loop whose paths never match `PARAMS[1] == "/etc/passwd"`: added cost per call;
 3. event throughput: a rule matching every getppid call; records/s our consumer unpacks
    from the ring, and Events/s it builds from them: alone (draining a full ring), then
@@ -30,6 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from syscalltrack.bpf import asm
+from syscalltrack.bpf.link import attach_raw_tracepoint, attach_tracepoint
+from syscalltrack.bpf.prog import Program, ProgType
 from syscalltrack.daemon.launch import GC_THRESHOLDS
 from syscalltrack.engines.systemwide import SystemwideEngine
 from syscalltrack.rules import load_rules
@@ -130,6 +134,30 @@ class Bpftrace:
         self.proc.wait()
 
 
+class EmptyProgram:
+    """A program that only returns 0, on one attach point: the floor of what attaching
+    there costs every call, whatever a program does (the engine's default uses the raw
+    sys_enter tracepoint, the only one that sees i386 calls; --no-compat and bpftrace
+    use syscalls:sys_enter_unlink and _unlinkat)."""
+
+    def __init__(self, raw: bool):
+        self.raw = raw
+
+    def __enter__(self):
+        kind = ProgType.RAW_TRACEPOINT if self.raw else ProgType.TRACEPOINT
+        self.programs = [Program.load(kind, [asm.mov(asm.Reg.R0, 0), asm.exit()])
+                         for _ in range(1 if self.raw else 2)]
+        self.links = ([attach_raw_tracepoint(self.programs[0], "sys_enter")] if self.raw
+                      else [attach_tracepoint(p, "syscalls", f"sys_enter_{name}")
+                            for p, name in zip(self.programs, ("unlink", "unlinkat"),
+                                               strict=True)])
+        return self
+
+    def __exit__(self, *exc):
+        for fd in (*self.links, *self.programs):
+            fd.close()
+
+
 class Audit:
     RULE = ["-F", "arch=b64", "-S", "unlink", "-S", "unlinkat", "-F", "path=/etc/passwd",
             "-k", "sctbench"]
@@ -167,7 +195,9 @@ def cost_table(exe, cpu, calls, runs) -> list[tuple[str, float, float, float, fl
     tools = (("syscalltrack", lambda: SystemwideEngine(load_rules(OUR_RULE), compat=True)),
              ("syscalltrack --no-compat",
               lambda: SystemwideEngine(load_rules(OUR_RULE), compat=False)),
-             ("bpftrace", Bpftrace), ("auditd", Audit))
+             ("bpftrace", Bpftrace), ("auditd", Audit),
+             ("empty prog, raw sys_enter", lambda: EmptyProgram(raw=True)),
+             ("empty prog, syscalls:*", lambda: EmptyProgram(raw=False)))
     kinds = ("getppid", "unlink")
     samples: dict[str, list[tuple[float, float, float, float]]] = {}
     failed: set[str] = set()
@@ -257,6 +287,8 @@ def main() -> None:
         print(f"{'':26}{'getppid':>10}{'added':>8}{'unlink':>10}{'added':>8}")
         for label, g, g_added, u, u_added in rows:
             print(f"{label:26}{g:10.1f}{g_added:+8.1f}{u:10.1f}{u_added:+8.1f}")
+        print("    (the 'empty prog' rows: a program returning 0 at once, on the attach point"
+              "\n    the default engine uses and on the one --no-compat and bpftrace use)")
         # This process consumes as the daemon does: start-up frozen, young objects
         # collected every 100,000 allocations (daemon.launch.GC_THRESHOLDS explains why).
         gc.freeze()
