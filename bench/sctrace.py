@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 FS_IOC_SETFLAGS = 0x40086602
 FS_IMMUTABLE_FL = 0x10
 TOOLS = ("bare", "strace", "sctrace")
+FLOOR = "python ptrace floor"  # bench/ptrace_floor.py: sctrace's stops, no work at them
 STRACE = ("strace", "-f", "--seccomp-bpf", "-e", "trace=unlink")
 INJECT = ("--inject=unlink:error=EPERM",)
 
@@ -60,6 +61,7 @@ class Case:
     target: float  # sctrace/strace at most this
     victim: bool = False  # argv[-1] must exist, and survive every traced run
     calls: int = 0  # unlink calls, for the per-call columns
+    floor: bool = False  # also time bench/ptrace_floor.py (the case's stops, no work)
 
 
 def cases(work: Path, iterations: int, count: int) -> list[Case]:
@@ -68,7 +70,8 @@ def cases(work: Path, iterations: int, count: int) -> list[Case]:
         Case(f"1 {4 * iterations} calls, none named", ("calls", str(iterations)),
              rule(LOG), STRACE, "unlink(", 0, 0, 1.1),
         Case(f"2 {count} create+unlink, LOG after", ("churn", str(count), churn),
-             rule(LOG, "after"), STRACE, "unlink(", count, count, 1.5, calls=count),
+             rule(LOG, "after"), STRACE, "unlink(", count, count, 1.5, calls=count,
+             floor=True),
         Case(f"3 {count} unlink, FAIL in filter", ("deny", str(count), victim),
              rule(FAIL), STRACE + INJECT, "(INJECTED)", count, 0, 1.0, True, count),
         Case(f"4 {count} unlink, FAIL on PATH[1]", ("deny", str(count), victim),
@@ -109,6 +112,8 @@ class Bench:
         if tool == "strace":
             return [*(case.strace if case else STRACE), "-o", str(self.log), "--", *argv]
         self.rules.write_text(case.rules if case else rule(LOG))
+        if tool == FLOOR:
+            return [sys.executable, str(HERE / "ptrace_floor.py"), str(self.rules), "--", *argv]
         return [sys.executable, "-m", "syscalltrack.cli.sctrace", "-c", str(self.rules),
                 "-o", str(self.log), "--", *argv]
 
@@ -139,7 +144,7 @@ class Bench:
             fail(f"exit status {done.returncode}")
         if case.victim and not Path(case.argv[-1]).exists():
             fail("the victim file was deleted")
-        if tool == "bare":
+        if tool in ("bare", FLOOR):
             return
         lines = self.log.read_text().splitlines()
         if tool == "strace":
@@ -184,8 +189,9 @@ def main() -> None:
             times.setdefault(("python", "start"), []).append(
                 timed([sys.executable, "-c", "pass"])[0])
             for case in [None, *todo]:
-                for i in range(len(TOOLS)):
-                    tool = TOOLS[(i + r) % len(TOOLS)]
+                tools = (*TOOLS, FLOOR) if case is None or case.floor else TOOLS
+                for i in range(len(tools)):
+                    tool = tools[(i + r) % len(tools)]
                     key = (tool, case.title if case else "start")
                     times.setdefault(key, []).append(bench.run(tool, case))
     print(f"\nsctrace = {sys.executable} -m syscalltrack.cli.sctrace; {args.runs} "
@@ -198,11 +204,12 @@ def main() -> None:
 
 def report(title: str, med: dict[tuple[str, str], float], todo: list[Case]) -> None:
     """One table of `med`, seconds by (tool, case title)."""
-    start = {tool: med[(tool, "start")] for tool in ("python", *TOOLS)}
+    start = {tool: med[(tool, "start")] for tool in ("python", *TOOLS, FLOOR)}
     print(f"\n{title}")
     print(f"start-up: python -c pass {start['python'] * 1e3:.0f} ms | true "
           f"{start['bare'] * 1e3:.1f} ms | strace -- true {start['strace'] * 1e3:.1f} ms | "
-          f"sctrace -c RULES -- true {start['sctrace'] * 1e3:.0f} ms")
+          f"sctrace -c RULES -- true {start['sctrace'] * 1e3:.0f} ms | floor -- true "
+          f"{start[FLOOR] * 1e3:.0f} ms")
     head = (f"{'workload':<34}{'bare s':>8}{'strace s':>10}{'sctrace s':>10}"
             f"{'sc/strace':>11}{'sc/bare':>9}{'net sc/st':>11}{'µs/call st':>12}"
             f"{'µs/call sc':>12}  target")
@@ -220,6 +227,11 @@ def report(title: str, med: dict[tuple[str, str], float], todo: list[Case]) -> N
               f"{ratio:11.2f}{t['sctrace'] / t['bare']:9.2f}"
               f"{net['sctrace'] / net['strace']:11.2f}{per['strace']}{per['sctrace']}"
               f"  {goal:<6} {'met' if met else 'MISSED'}")
+        if case.floor:
+            floor = med[(FLOOR, case.title)]
+            per_call = (floor - start[FLOOR] - net["bare"]) / case.calls * 1e6
+            print(f"  {FLOOR}: {floor:.3f} s, {floor / t['strace']:.2f}x strace, "
+                  f"{per_call:.1f} µs/call: the same stops, nothing read, matched or printed")
         if not case.calls and t["bare"] < 1.0:
             print("  (bare under 1 s: start-up weighs more than intended; raise --iterations)")
 
