@@ -2,7 +2,8 @@
  * prints one line per operation, "OP ARG = RET ERRNO", so tests can check what the
  * program saw.  Operations:
  *   unlink P | unlinkat P | open P (prints the file's first line) | setuid U | uid
- *   i386unlink P (int $0x80, nr 10) | edgeopen P (path ends at a page end before
+ *   i386unlink P (int $0x80, nr 10) | i386ftruncate P LEN (int $0x80 ftruncate64, nr 194:
+ *   LEN over two registers; prints the size after) | edgeopen P (path ends at a page end before
  *   PROT_NONE) | badunlink (unreadable pointer) | getppid N | threads N P (N pthreads
  *   unlink P.i) | fork P (child unlinks P) | vforkexec PROG [ARG] | loop P (rewrite P
  *   with a counter every 10 ms, forever) | ready P (create P: "I got this far")
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,6 +42,18 @@ static long i386_unlink(const char *path) {
     memcpy(low, path, n);
     long ret;
     __asm__ volatile("int $0x80" : "=a"(ret) : "a"(10L), "b"((long)(uintptr_t)low) : "memory");
+    if (ret < 0) { errno = -ret; ret = -1; }
+    return ret;
+}
+
+static long i386_ftruncate64(const char *path, unsigned long long length) {
+    long fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY);
+    if (fd < 0) return -1;
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret)
+                     : "a"(194L), "b"(fd), "c"((long)(length & 0xffffffffu)),
+                       "d"((long)(length >> 32)) : "memory");
+    close(fd);
     if (ret < 0) { errno = -ret; ret = -1; }
     return ret;
 }
@@ -69,6 +83,14 @@ int main(int argc, char **argv) {
             report(op, "", syscall(SYS_getuid));
         } else if (!strcmp(op, "i386unlink")) {
             report(op, arg, i386_unlink(arg)); i++;
+        } else if (!strcmp(op, "i386ftruncate")) {
+            long r = i386_ftruncate64(arg, strtoull(argv[i + 2], NULL, 0));
+            int saved = errno;
+            struct stat st;
+            stat(arg, &st);
+            errno = saved;
+            printf("size %lld\n", (long long)st.st_size);
+            report(op, arg, r); i += 2;
         } else if (!strcmp(op, "edgeopen")) {
             char *m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             mprotect(m + 4096, 4096, PROT_NONE);

@@ -169,6 +169,23 @@ def test_i386_calls_cannot_go_around_a_rule(tmp_path, helper):
     assert run.log == [f'i386 10 unlink "{other}"']
 
 
+def test_i386_values_over_two_registers_are_whole(tmp_path, helper):
+    """i386 ftruncate64 passes the length as two 32-bit registers: a rule on ftruncate's
+    length sees all 64 bits, so the high half cannot slip a length past it, and the log
+    prints the length the kernel uses."""
+    victim = tmp_path / "victim"
+    victim.write_text("data\n")
+    rules = (rule("ftruncate", "type = FAIL\nerror_code = EFBIG", "big",
+                  "PARAMS[2] > 0x100000000")
+             + rule("ftruncate", "type = LOG\nlog_format {%abi %sname %params}", "log"))
+    run = sctrace(tmp_path, rules, helper, "i386ftruncate", str(victim), str(2**32 + 5))
+    assert run.out == f"size 5\ni386ftruncate {victim} = -1 27\n"  # EFBIG, untouched
+    assert run.log == []
+    run = sctrace(tmp_path, rules, helper, "i386ftruncate", str(victim), str(2**32))
+    assert run.out == f"size {2**32}\ni386ftruncate {victim} = 0 0\n"  # sparse
+    assert run.log == [f"i386 ftruncate64 3, {2**32}"]
+
+
 def test_unreadable_memory_prints_an_address(tmp_path, helper):
     rules = rule("unlink", "type = LOG\nlog_format {%params}")
     run = sctrace(tmp_path, rules, helper, "badunlink")

@@ -20,7 +20,8 @@ def test_arguments_are_normalised_exactly_as_arg_normalise_does(raw):
         registers = raw if sc.abi != "i386" else tuple(r & 0xFFFFFFFF for r in raw)
         call = Syscall(1, 1, sc.abi, 0, sc.nr, registers, 0, 0, "seccomp", None, None)
         view = CallView(call, CallShape(sc, sc.args, None))
-        expected = tuple(a.normalise(r) for a, r in zip(sc.args, registers, strict=False))
+        values = sc.arguments(registers)  # i386: two registers may make one argument
+        expected = tuple(a.normalise(r) for a, r in zip(sc.args, values, strict=False))
         assert view.args == expected, sc
         checked += len(sc.args)
     assert checked > 1000  # both ABIs, every argument kind

@@ -156,6 +156,36 @@ def test_i386_arguments_are_32_bits_wide():
     assert table().by_name("ptrace").args[3].width == 8
 
 
+def test_i386_registers_assemble_the_family_arguments():
+    """A 64-bit value over two registers (low first; _llseek high first) and clone's
+    swapped tls/child_tidptr: the arguments come out in the family's order and width."""
+    t = table()
+    pread = t.by_name("pread64", I386)
+    assert [a.name for a in pread.args] == ["fd", "buf", "count", "pos"]
+    assert [a.width for a in pread.args] == [4, 4, 4, 8]
+    assert pread.arguments((3, 0x1000, 7, 0x10, 0x2, 0)) == (3, 0x1000, 7, 0x2_0000_0010)
+    assert pread.register_of(1) == 1 and pread.register_of(3) is None
+    llseek = t.by_name("_llseek", I386)
+    assert [a.name for a in llseek.args] == ["fd", "offset", "whence"]
+    assert llseek.arguments((3, 0x1, 0x2, 0xBEEF, 0, 0)) == (3, 0x1_0000_0002, 0)
+    clone = t.by_name("clone", I386)
+    assert clone.arguments((1, 2, 3, 4, 5, 6)) == (1, 2, 3, 5, 4)
+    assert t.by_name("unlink", I386).arguments((1, 2, 3, 4, 5, 6)) == (1, 2, 3, 4, 5, 6)
+    for sc in t:
+        if sc.registers is not None:  # each argument placed, no register used twice
+            used = [r for where in sc.registers for r in where]
+            assert len(sc.registers) == sc.nargs and len(used) == len(set(used))
+            assert all(len(where) == 1 or a.width == 8
+                       for a, where in zip(sc.args, sc.registers, strict=True))
+
+
+def test_no_variant_is_a_call_whose_registers_move():
+    """Variant conditions read the modern call's raw registers by argument index."""
+    from syscalltrack.syscalls.variants import VARIANTS
+    for v in VARIANTS:
+        assert all(sc.registers is None for sc in table().family(v.modern))
+
+
 def test_socket_addresses_passed_in_know_their_length_argument():
     """So engines can read exactly the caller's bytes; the ones the kernel fills in have a
     length pointer, nothing to read before the call."""

@@ -26,7 +26,7 @@ WINDOW = 256
 BYTES = b"ab/.-[]!*?\xff"
 CALLS = {  # family a rule names -> the call the kernel program is attached to
     "openat": "openat", "open": "openat", "lseek": "lseek", "mmap": "mmap", "kill": "kill",
-    "unlink": "unlinkat",
+    "unlink": "unlinkat", "fallocate": "fallocate",  # i386: offset and len over 2 registers
 }
 INT_VARS = ("UID", "EUID", "SUID", "GID", "EGID", "SGID", "PID", "PPID", "TID")
 
@@ -118,27 +118,31 @@ def scenario(draw):
     family = draw(st.sampled_from(sorted(CALLS)))
     sig = table().by_name(family).args
     filters = draw(st.lists(cond_expr(sig), min_size=1, max_size=3))
-    real = table().by_name(CALLS[family])
-    args = []
-    for a in real.args:
-        if a.kind.is_string:
+    abi = draw(st.sampled_from(["x86_64", "i386"]))
+    real = table().by_name(CALLS[family], abi)
+    where = real.registers or [(i,) for i in range(real.nargs)]
+    strings = {w[0] for a, w in zip(real.args, where, strict=True) if a.kind.is_string}
+    args = []  # the registers
+    for register in range(1 + max((r for w in where for r in w), default=-1)):
+        if register in strings:
             args.append(draw(st.none() | string_data(12)
                              | st.sampled_from([b"/etc/passwd", b"a" * 300])))
         else:
             args.append(draw(raw_int()))
-    return family, filters, args, draw(st.sampled_from(["x86_64", "i386"]))
+    return family, filters, args, abi
 
 
 def reference(bench, call, when, args, retval=0, abi="x86_64"):
-    """The first rule the Python evaluator matches, on the same raw arguments (of which
-    an i386 call has the low halves)."""
+    """The first rule the Python evaluator matches, on the same raw registers (of which
+    an i386 call has the low halves, and may join two into one argument)."""
     sc = table().by_name(call, abi)
     width = (1 << 32) - 1 if abi == "i386" else (1 << 64) - 1
     raw = [a & width if isinstance(a, int) else 0 for a in args]
+    args = sc.arguments(tuple(a & width if isinstance(a, int) else a for a in args))
     for bound in bench.ruleset.rules_for(call, when):
         if not bound.condition_holds(raw):
             continue
-        classic = signature(bound.rule.syscall, abi)
+        classic = signature(bound.rule.syscall, sc)
         sources = bound.variant.args if bound.variant else range(len(classic))
         ints, strings = [], {}
         for i, (arg, src) in enumerate(zip(classic, sources, strict=True)):
@@ -162,7 +166,8 @@ def may_be_undecided(args, call, family, abi):
     relative = call in ("openat", "unlinkat") and isinstance(args[1], bytes) \
         and not args[1].startswith(b"/") and table().by_name(call).args[0].normalise(
             args[0]) != -100
-    short = table().by_name(call, abi).nargs < len(signature(family, abi))
+    sc = table().by_name(call, abi)
+    short = sc.nargs < len(signature(family, sc))
     return long or relative or short
 
 
@@ -252,3 +257,28 @@ def test_i386_arguments_are_the_low_halves_with_the_compat_types():
         # x86_64: off_t is 64-bit, so only the fd rule (unsigned int: 3) matches.
         assert bench.run("lseek", [0xDEAD_0000_0000_0003, 0xFFFF_FFFF, 0]).rule == 1
         assert bench.run("lseek", [0xDEAD_0000_0000_0003, 5, 0], abi="i386").rule == 1
+
+
+def test_i386_values_over_two_registers_are_whole():
+    """int $0x80 passes a 64-bit offset or length as two 32-bit registers (low, high;
+    _llseek high first), and clone's tls before child_tidptr: rules on the family's
+    arguments see the whole value in its place, so a high half cannot hide a length."""
+    text = (rule("big", "ftruncate", "PARAMS[2] > 0x100000000")
+            + rule("zero", "ftruncate", "PARAMS[2] == 0")
+            + rule("seek", "lseek", "PARAMS[2] == 0x500000003 && PARAMS[3] == 1")
+            + rule("pos", "pread64", "PARAMS[4] == 0x200000001 && PARAMS[3] == 7")
+            + rule("falloc", "fallocate", "PARAMS[3] == 0x100000002 && PARAMS[4] == 0x300000004")
+            + rule("tls", "clone", "PARAMS[5] == 0x1234 && PARAMS[4] == 0x5678"))
+    with Bench(text) as bench:
+        assert bench.run("ftruncate64", [3, 5, 1], abi="i386").rule == 0
+        assert bench.run("ftruncate64", [3, 0, 1], abi="i386").rule is None  # 2**32
+        assert bench.run("ftruncate64", [3, 0, 0], abi="i386").rule == 1
+        assert bench.run("ftruncate", [3, 0x100000005], abi="x86_64").rule == 0
+        assert bench.run("_llseek", [3, 5, 3, 0, 1], abi="i386").rule == 2
+        assert bench.run("_llseek", [3, 3, 5, 0, 1], abi="i386").rule is None
+        assert bench.run("pread64", [3, 0, 7, 1, 2], abi="i386").rule == 3
+        assert bench.run("pread64", [3, 0, 7, 1, 0], abi="i386").rule is None
+        assert bench.run("fallocate", [3, 0, 2, 1, 4, 3], abi="i386").rule == 4
+        assert bench.run("clone", [0, 0, 0, 0x1234, 0x5678], abi="i386").rule == 5
+        assert bench.run("clone", [0, 0, 0, 0x5678, 0x1234], abi="i386").rule is None
+        assert bench.run("clone", [0, 0, 0, 0x5678, 0x1234], abi="x86_64").rule == 5

@@ -183,3 +183,20 @@ def test_without_compat_the_cheap_tracepoints_run_and_i386_calls_are_not_seen(he
     assert [(e.abi, e.nr) for e in got] == [("x86_64", X86_64_UNLINK)]
     with pytest.raises(RuleError, match="socketcall exists on i386 only"):
         SystemwideEngine(load_rules(rule("sc", "socketcall")), compat=False)
+
+
+def test_i386_lengths_over_two_registers_are_matched_and_logged_whole(helper, work):
+    """ftruncate64 via int $0x80 passes its length as (low, high) registers: the kernel
+    program joins them, so the rule on ftruncate's length sees 2**32 + 5, not 5."""
+    text = rule("huge", "ftruncate", "PARAMS[2] == 0x100000005") + rule(
+        "low", "ftruncate", "PARAMS[2] == 5")
+    (work / "f").touch()
+    with SystemwideEngine(load_rules(text)) as engine:
+        proc = subprocess.Popen([helper, "i386ftruncate", f"{work}/f", str(2**32 + 5)],
+                                stdout=subprocess.PIPE)
+        proc.communicate()
+        got = ours(engine, proc.pid)
+    assert proc.returncode == 0
+    assert [(e.abi, e.name, e.rule, e.args[1]) for e in got] == [
+        ("i386", "ftruncate64", "huge", 2**32 + 5)]
+    assert LogFormat("%sname %params")(got[0]).endswith(f", {2**32 + 5}")

@@ -4,6 +4,9 @@ The rows come from `data/syscalls.tsv` (strace's tables plus the tracefs format
 files of Linux 6.18).  The i386 rows carry no argument list there; they borrow
 the one of their x86_64 counterpart (`chown32` is `chown`, `stat64` is `stat`)
 so that a 32-bit `int $0x80` call is decoded and matched like the native one.
+Where the i386 registers do not line up with those arguments (a 64-bit offset
+split over two registers, clone's swapped pointers), `Syscall.registers` says
+where each argument comes from, and `Syscall.arguments` assembles them.
 """
 
 from __future__ import annotations
@@ -73,10 +76,28 @@ class Syscall:
     groups: frozenset[str]
     tracepoint: str | None = None  # suffix of syscalls:sys_enter_* on x86_64
     family: str = ""  # the x86_64 name rules use for it (i386 `chown32` -> `chown`)
+    # Per argument, its register, or the (low, high) halves of a 64-bit value; None
+    # when argument i is register i (every x86_64 call, most i386 ones).
+    registers: tuple[tuple[int, ...], ...] | None = None
 
     @property
     def nargs(self) -> int:
         return len(self.args)
+
+    def arguments(self, registers: tuple[int, ...]) -> tuple[int, ...]:
+        """The raw argument values from the call's raw registers, in `args` order."""
+        if self.registers is None:
+            return registers
+        return tuple([registers[r[0]] if len(r) == 1
+                      else (registers[r[1]] & 0xFFFFFFFF) << 32 | registers[r[0]] & 0xFFFFFFFF
+                      for r in self.registers])
+
+    def register_of(self, index: int) -> int | None:
+        """The one register argument `index` lives in; None if it is split over two."""
+        if self.registers is None:
+            return index
+        where = self.registers[index]
+        return where[0] if len(where) == 1 else None
 
 
 # C integer types narrower than a register, or signed: (bytes, signed).
@@ -100,6 +121,24 @@ _I386_FAMILY = {
     "_llseek": "lseek", "waitpid": "wait4", "olduname": "uname", "oldolduname": "uname",
 }
 _TIME64 = re.compile(r"^(.*)_time64$")
+
+# i386 calls whose registers do not line up with their family's x86_64 arguments
+# (arch/x86/kernel/sys_ia32.c): per argument, its register or the (low, high)
+# registers of a 64-bit value.  i386 clone is CONFIG_CLONE_BACKWARDS: tls comes
+# before child_tidptr.  (mmap2's offset counts pages: it stays as the register says.)
+_I386_REGISTERS: dict[str, tuple[tuple[int, ...], ...]] = {
+    "truncate64": ((0,), (1, 2)),
+    "ftruncate64": ((0,), (1, 2)),
+    "pread64": ((0,), (1,), (2,), (3, 4)),
+    "pwrite64": ((0,), (1,), (2,), (3, 4)),
+    "readahead": ((0,), (1, 2), (3,)),
+    "fadvise64": ((0,), (1, 2), (3,), (4,)),
+    "fadvise64_64": ((0,), (1, 2), (3, 4), (5,)),
+    "sync_file_range": ((0,), (1, 2), (3, 4), (5,)),
+    "fallocate": ((0,), (1,), (2, 3), (4, 5)),
+    "_llseek": ((0,), (2, 1), (4,)),  # fd, offset_high, offset_low, result, whence
+    "clone": ((0,), (1,), (2,), (4,), (3,)),
+}
 
 
 class SyscallTable:
@@ -215,11 +254,16 @@ def _load_rows(text: str) -> list[Syscall]:
         nargs = int(rec["nargs"])
         family = _i386_family(rec["name"], native)
         twin = native.get(family)
-        args = tuple(replace(a, compat=True) for a in twin.args[:nargs]) if twin else ()
-        if len(args) < nargs:
+        registers = _I386_REGISTERS.get(rec["name"])
+        if registers is not None:  # a value over two registers is 64 bits wide
+            args = tuple(replace(a, compat=len(r) == 1) for a, r in zip(
+                twin.args, registers, strict=True))
+        else:
+            args = tuple(replace(a, compat=True) for a in twin.args[:nargs]) if twin else ()
+        if len(args) < nargs and registers is None:
             args = args + _generic_args(nargs, len(args), compat=True)
         rows.append(Syscall(I386, int(rec["nr"]), rec["name"], args, _groups(rec["classes"]),
-                            None, family))
+                            None, family, registers))
     return rows
 
 

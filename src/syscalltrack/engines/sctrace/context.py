@@ -72,12 +72,14 @@ class CallView:
     `Event` once a rule matched.
     """
 
-    __slots__ = ("_args", "_call", "_comm", "_creds", "_cwd", "_paths", "_ppid", "_values",
-                 "retval", "shape")
+    __slots__ = ("_args", "_call", "_comm", "_creds", "_cwd", "_paths", "_ppid", "_raw",
+                 "_values", "retval", "shape")
 
     def __init__(self, call: Syscall, shape: CallShape):
         self._call = call
         self.shape = shape
+        # The real call's raw arguments (i386 ones may span two registers, or move).
+        self._raw = call.args if shape.real.registers is None else shape.real.arguments(call.args)
         self.retval = None  # until at_exit
         self._args = None
         self._values = None
@@ -114,7 +116,7 @@ class CallView:
         args = self._args
         if args is None:
             shape = self.shape
-            raw = self._call.args
+            raw = self._raw
             if shape.variant is not None:
                 raw = shape.variant.classic_args(raw, self._struct_fields() if shape.struct
                                                  else None)
@@ -126,7 +128,7 @@ class CallView:
     def _struct_fields(self) -> dict[FromStruct, int]:
         try:
             flags, mode, _resolve = _OPEN_HOW.unpack(
-                self._call.memory.read(self._call.args[2], _OPEN_HOW.size))
+                self._call.memory.read(self._raw[2], _OPEN_HOW.size))
         except MemoryAccessError:
             return {}
         return {FromStruct.OPEN_HOW_FLAGS: flags, FromStruct.OPEN_HOW_MODE: mode}
@@ -244,7 +246,7 @@ class CallView:
         if kind not in _POINTERS or (self.retval is None and index in shape.filled):
             return self.args[index]  # (an address the call has yet to fill in: its pointer)
         # A pointer is the raw register (i386 ones arrive as 32 bits); never a struct field.
-        addr = self._call.args[shape.sources[index]]
+        addr = self._raw[shape.sources[index]]
         if addr == 0:
             return None
         memory = self._call.memory
@@ -303,7 +305,7 @@ class CallView:
         else:
             dirfd_arg = _own_dirfd(shape.real, index)
         if dirfd_arg is not None:
-            dirfd = shape.real.args[dirfd_arg].normalise(self._call.args[dirfd_arg])
+            dirfd = shape.real.args[dirfd_arg].normalise(self._raw[dirfd_arg])
             if dirfd != AT_FDCWD:
                 try:
                     return os.fsencode(self._call.fd_path(dirfd))

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 
 from ...ptrace import RET_TRACE, ArgCondition, ErrnoRule, Policy
 from ...rules import ActionType, ArgTest, BoundRule, RuleSet, When
-from ...syscalls import I386, Arg, FromStruct, table
+from ...syscalls import I386, Arg, FromStruct, Syscall, table
 
 _MULTIPLEXERS = ("socketcall", "ipc")
 _ENFORCING = frozenset({ActionType.FAIL, ActionType.KILL, ActionType.SUSPEND,
@@ -78,16 +78,19 @@ def _compile_fail(bound: BoundRule, name: str) -> list[ErrnoRule] | None:
     out = []
     for sc in table().family(name):
         for conjunction in conjunctions:
-            conditions = _translate(bound, sc.args, conjunction)
+            conditions = _translate(bound, sc, conjunction)
             if conditions is None:
                 return None
             out.append(ErrnoRule(sc.abi, sc.nr, conditions, -result))
     return out
 
 
-def _translate(bound: BoundRule, args: tuple[Arg, ...],
+def _translate(bound: BoundRule, sc: Syscall,
                conjunction: tuple[ArgTest, ...]) -> tuple[ArgCondition, ...] | None:
-    """One AND of rule argument tests as seccomp conditions on the real call's arguments."""
+    """One AND of rule argument tests as seccomp conditions on the real call's registers.
+
+    An i386 64-bit value split over two registers is left to sctrace (None).
+    """
     conditions = []
     variant = bound.variant
     if variant is not None and variant.condition is not None:
@@ -97,7 +100,10 @@ def _translate(bound: BoundRule, args: tuple[Arg, ...],
         index = variant.args[test.arg] if variant is not None else test.arg
         if isinstance(index, FromStruct):
             return None
-        condition = exact_condition(args[index], index, test)
+        register = sc.register_of(index)
+        if register is None:
+            return None
+        condition = exact_condition(sc.args[index], register, test)
         if condition is None:
             return None
         conditions.append(condition)

@@ -153,16 +153,19 @@ class ProgramPlan:
     rule_spans: tuple[tuple[int, int, int], ...] = ()  # (rule index, first, last instruction)
 
 
-def _signature(bound: BoundRule, abi: str = X86_64) -> tuple[Arg, ...]:
-    return signature(bound.rule.syscall, abi)
+def _signature(bound: BoundRule, sc: Syscall | None = None) -> tuple[Arg, ...]:
+    return signature(bound.rule.syscall, sc)
 
 
 @cache
-def signature(name: str, abi: str) -> tuple[Arg, ...]:
-    """The classic signature a rule on ``name`` sees; on i386, ``long`` and pointers are
-    32-bit (``compat``), as the i386 rows of the table have them."""
+def signature(name: str, sc: Syscall | None = None) -> tuple[Arg, ...]:
+    """The classic signature a rule on ``name`` sees in call ``sc`` (x86_64 if None); on
+    i386, ``long`` and pointers are 32-bit (``compat``), as the i386 rows of the table
+    have them, and a value over two registers is whole (``Syscall.registers``)."""
+    if sc is not None and sc.registers is not None:
+        return sc.args
     args = table().lookup(name).args
-    return tuple(replace(a, compat=True) for a in args) if abi == I386 else args
+    return tuple(replace(a, compat=True) for a in args) if sc and sc.abi == I386 else args
 
 
 def nr_word(sc: Syscall) -> int:
@@ -372,15 +375,15 @@ class _ProgramGen:
             # test's memory (test runs execute in the caller: probe_read_user works).
             read = "probe_read_user" if self.prologue == Prologue.TEST else "probe_read_kernel"
             c.ldxdw(R8, R6, 0)
-            for i, off in enumerate(self.kern.regs[self.abi][:n]):
-                c.mov(R1, R7)
-                c.add(R1, ARGS + 8 * i)
-                c.mov(R2, 8)
-                c.mov(R3, R8)
-                c.add(R3, off)
-                c.call(read)
-                if self.abi == I386:  # the kernel reads the low halves only
-                    c.ldxw(R0, R7, ARGS + 8 * i)
+            regs = self.kern.regs[self.abi]
+            for i, where in enumerate(self.sc.registers or [(i,) for i in range(n)]):
+                self._read_register(read, regs[where[0]], ARGS + 8 * i)
+                if len(where) == 2:  # an i386 64-bit value: the high half in TMP
+                    self._read_register(read, regs[where[1]], TMP, frame=R10)
+                    c.ldxdw(R0, R10, TMP)
+                    c.lsh(R0, 32)
+                    c.ldxdw(R1, R7, ARGS + 8 * i)
+                    c.or_(R0, R1)
                     c.stxdw(R7, ARGS + 8 * i, R0)
             # An i386 call may have fewer arguments than its family's signature (old
             # mmap: one): no stale values from an earlier call in the record.
@@ -404,6 +407,20 @@ class _ProgramGen:
             c.st(8, R7, EXTRA, 0)
             c.st(8, R7, EXTRA + 8, 0)
             c.place("how_ok")
+
+    def _read_register(self, read: str, offset: int, dst: int, frame=R7) -> None:
+        """frame[dst] = the register at `offset` in pt_regs (R8); an i386 one is the
+        low half only, as the kernel reads it."""
+        c = self.c
+        c.mov(R1, frame)
+        c.add(R1, dst)
+        c.mov(R2, 8)
+        c.mov(R3, R8)
+        c.add(R3, offset)
+        c.call(read)
+        if self.abi == I386:
+            c.ldxw(R0, frame, dst)
+            c.stxdw(frame, dst, R0)
 
     def _fetch_ids(self, variables: set[str]) -> None:
         """Fill the frame with what ``variables`` (or, for emit, everything) need."""
@@ -669,7 +686,7 @@ class _ProgramGen:
         assert isinstance(e, Var)
         if e.name == "PARAMS":
             index = e.index - 1
-            arg = _signature(self.bound, self.abi)[index]
+            arg = _signature(self.bound, self.sc)[index]
             src = _source(self.bound, index)
             if self._missing(src):
                 c.ja(self.undecided)

@@ -137,7 +137,7 @@ class _Views(dict):
     def _build(self, rule_index: int, kind: int, nr_word: int) -> EventView:
         sc, bound = self.calls[(rule_index, nr_word)]
         rule = self.plan.ruleset.rules[rule_index]
-        signature = codegen.signature(bound.rule.syscall, sc.abi)
+        signature = codegen.signature(bound.rule.syscall, sc)
         slots = codegen.string_slots(sc)
         words = len(self.cred_index)
         comm = HEAD_FIELDS + words + (words & 1)
