@@ -200,6 +200,14 @@ def test_plain_mode_shows_selected_calls_with_results(tmp_path, helper):
     assert re.fullmatch(rf'syscall: \d+\[helper\]: 87_unlink\("{tmp_path}/x"\) = -2', run.log[0])
 
 
+def test_strace_habit_f_is_accepted(tmp_path, helper):
+    """`-f`/`-ff` change nothing: the whole tree is always followed."""
+    for flag in ("-f", "-ff"):
+        run = sctrace(tmp_path, None, helper, "fork", str(tmp_path / "x"),
+                      options=[flag, "-e", "trace=unlink"])
+        assert run.code == 0 and len(run.log) == 1 and "[helper]: 87_unlink(" in run.log[0]
+
+
 def test_group_selection_and_json(tmp_path, helper):
     run = sctrace(tmp_path, None, helper, "unlink", str(tmp_path / "x"),
                   options=["-e", "trace=%file", "--json"])

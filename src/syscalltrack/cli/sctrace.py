@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-p", dest="pids", type=int, action="append", default=[],
                         metavar="PID", help="attach to a running process (repeatable)")
+    parser.add_argument("-f", action="count", default=0,
+                        help="accepted for strace habits: children, threads and execs are "
+                             "always followed")
     parser.add_argument("-o", dest="output", metavar="FILE", help="write the log to FILE")
     parser.add_argument("--json", action="store_true", help="one JSON object per event")
     parser.add_argument("--format", help="a log_format that overrides the rules' own")
