@@ -72,8 +72,8 @@ class CallView:
     `Event` once a rule matched.
     """
 
-    __slots__ = ("_args", "_call", "_comm", "_creds", "_cwd", "_paths", "_ppid", "_raw",
-                 "_values", "retval", "shape")
+    __slots__ = ("_args", "_call", "_comm", "_creds", "_cwd", "_joined", "_paths", "_ppid",
+                 "_raw", "_values", "retval", "shape")
 
     def __init__(self, call: Syscall, shape: CallShape):
         self._call = call
@@ -88,6 +88,7 @@ class CallView:
         self._comm = None
         self._ppid = None
         self._cwd = _UNSET
+        self._joined = None  # argument index -> the relative name joined to its dirfd's path
 
     @property
     def variant(self) -> Variant | None:
@@ -252,7 +253,10 @@ class CallView:
         memory = self._call.memory
         try:
             if kind in _STRINGS:
-                return memory.read_string(addr, STRING_LIMIT)[0]
+                name = memory.read_string(addr, STRING_LIMIT)[0]
+                if kind is ArgKind.PATH and shape.variant is not None and name[:1] != b"/":
+                    return self._on_dirfd(index, name)
+                return name
             if kind is ArgKind.BUFFER:
                 length = self.args[arg.length_arg] if arg.length_arg is not None else 0
                 size = max(0, min(length, STRING_LIMIT))
@@ -284,34 +288,78 @@ class CallView:
         value = self.value(index)
         return value if value.__class__ is SockAddr else None
 
+    def _on_dirfd(self, index: int, name: bytes) -> bytes:
+        """A classic rule's relative path from an *at call, joined to the path of a real
+        dirfd: the classic call has no dirfd, so its path alone must name the file
+        (`rm -r` unlinks `passwd` relative to the directory it opened)."""
+        dirfd = self._dirfd(index)
+        if dirfd == AT_FDCWD:
+            return name
+        try:
+            base = os.fsencode(self._call.fd_path(dirfd))
+        except OSError:
+            return name  # no such descriptor: the call fails with EBADF
+        if self._joined is None:
+            self._joined = {}
+        self._joined[index] = name
+        return base.rstrip(b"/") + b"/" + name
+
+    def _dirfd(self, index: int) -> int:
+        """The directory descriptor path argument `index` is relative to (AT_FDCWD if none)."""
+        shape = self.shape
+        if shape.variant is not None:
+            dirfd_arg = shape.variant.dirfd_of(shape.sources[index])
+        else:
+            dirfd_arg = _own_dirfd(shape.real, index)
+        if dirfd_arg is None:
+            return AT_FDCWD
+        return shape.real.args[dirfd_arg].normalise(self._raw[dirfd_arg])
+
     def _resolve(self, index: int) -> bytes | None:
-        """PATH[n]: absolute and lexically normalised, against the dirfd or the cwd."""
-        name = self.value(index)
-        if name.__class__ is not bytes:
+        """PATH[n]: the absolute path of the file the call names.
+
+        Its directories are resolved as the kernel resolves them (symlinks, `..`,
+        the dirfd, the cwd), by opening them through the caller's /proc links while
+        it is stopped; the last component stays as written (unlink, lstat and
+        O_NOFOLLOW act on a symlink itself).  Paths read as sctrace's root sees them,
+        as CWD does.  A directory that cannot be opened (it does not exist: the call
+        will fail) is normalised as text.
+        """
+        value = self.value(index)
+        if value.__class__ is not bytes:
             return None
-        if not name.startswith(b"/"):
-            base = self._base_dir(index)
+        name = self._joined.get(index, value) if self._joined else value
+        tid = self._call.tid
+        if name[:1] == b"/":
+            base = b"/proc/%d/root" % tid
+        else:
+            dirfd = self._dirfd(index)
+            base = b"/proc/%d/cwd" % tid if dirfd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, dirfd)
+        head, _, last = name.rpartition(b"/")
+        if last in (b"", b".", b".."):  # the name is a directory itself
+            head, last = name, b""
+        try:
+            directory = _real_directory(base + b"/" + head)
+        except OSError:
+            return self._lexical(index, value)
+        if not last:
+            return directory
+        return directory.rstrip(b"/") + b"/" + last
+
+    def _lexical(self, index: int, name: bytes) -> bytes | None:
+        """`name` made absolute against its dirfd or the cwd, and normalised as text."""
+        if name[:1] != b"/":
+            dirfd = self._dirfd(index)
+            try:
+                base = self.cwd if dirfd == AT_FDCWD else os.fsencode(self._call.fd_path(dirfd))
+            except OSError:
+                base = None
             if base is None:
                 return None
             name = base + b"/" + name
         if b"//" in name or b"/." in name or name.endswith(b"/"):
             name = b"/" + posixpath.normpath(name).lstrip(b"/")  # normpath keeps a leading //
         return name
-
-    def _base_dir(self, index: int) -> bytes | None:
-        shape = self.shape
-        if shape.variant is not None:
-            dirfd_arg = shape.variant.dirfd_of(shape.sources[index])
-        else:
-            dirfd_arg = _own_dirfd(shape.real, index)
-        if dirfd_arg is not None:
-            dirfd = shape.real.args[dirfd_arg].normalise(self._raw[dirfd_arg])
-            if dirfd != AT_FDCWD:
-                try:
-                    return os.fsencode(self._call.fd_path(dirfd))
-                except OSError:
-                    return None
-        return self.cwd
 
     def _credentials(self):
         if self._creds is None:
@@ -348,6 +396,15 @@ class CallView:
             creds.uid, creds.euid, creds.suid, creds.gid, creds.egid, creds.sgid,
             self.comm, _time_ns(), when, rule, action, log_format,
             self.cwd if "cwd" in capture else None, retval, resolved))
+
+
+def _real_directory(path: bytes) -> bytes:
+    """The path of the directory `path` leads to, after every symlink and `..`."""
+    fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return os.readlink(b"/proc/self/fd/%d" % fd)
+    finally:
+        os.close(fd)
 
 
 def _own_dirfd(sc: SyscallSpec, index: int) -> int | None:
