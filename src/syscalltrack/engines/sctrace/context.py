@@ -363,7 +363,10 @@ class CallView:
 
     def _credentials(self):
         if self._creds is None:
-            self._creds = self._call.credentials()
+            try:
+                self._creds = self._call.credentials()
+            except OSError:  # the thread is gone (a call it never returned from)
+                self._creds = _UNKNOWN_IDS
         return self._creds
 
     def event(self, when: str, rule: str | None, action: str | None,

@@ -28,19 +28,23 @@ from .policy import build_policy
 
 Emit = Callable[[Event], None]
 Notice = Callable[[str], None]
+# Calls that end the thread: there is no exit stop to wait for, so a traced one is
+# shown at its entry with the result unknown, as strace shows `exit_group(0) = ?`.
+_NO_RETURN = frozenset({"exit", "exit_group"})
 
 
 class _Plan:
     """What the rules make of one (ABI, call number), worked out at its first stop."""
 
-    __slots__ = ("after", "before", "kept", "shapes", "traced", "want_exit")
+    __slots__ = ("after", "before", "kept", "shapes", "traced", "traced_at_entry", "want_exit")
 
     def __init__(self, ruleset: RuleSet, real: SyscallSpec, traced: bool):
         name = real.family
         self.before = ruleset.rules_for(name, When.BEFORE)
         self.after = ruleset.rules_for(name, When.AFTER)
-        self.traced = traced
-        self.want_exit = bool(self.after) or traced
+        self.traced_at_entry = traced and name in _NO_RETURN
+        self.traced = traced and not self.traced_at_entry
+        self.want_exit = bool(self.after) or self.traced
         variants = {id(b.variant): b.variant for b in self.before + self.after}
         variants[id(None)] = None
         self.shapes = {key: _shape(real, variant) for key, variant in variants.items()}
@@ -84,6 +88,9 @@ class RuleConsumer(Consumer):
         if plan.want_exit:
             self._remember(call, plan, views)
         if match is None:
+            if plan.traced_at_entry:
+                self._events.append(_view(views, call, plan, None).event(
+                    When.BEFORE, None, None, None, None, self._capture))
             return CONTINUE_TO_EXIT if plan.want_exit else None
         return self._act(match[0], match[1], call, plan.want_exit)
 
@@ -116,7 +123,12 @@ class RuleConsumer(Consumer):
 
     def on_process_event(self, event: ProcessEvent) -> None:
         if event.kind in ("exit", "suspended", "detached"):
-            self._entries.pop(event.tid, None)
+            entry = self._entries.pop(event.tid, None)
+            if entry is not None and entry[0].traced and event.kind == "exit":
+                # Killed (or the process exited) in the middle of a traced call: it
+                # never returns, show it with the result unknown rather than not at all.
+                self._events.append(entry[1][id(None)].event(
+                    When.AFTER, None, None, None, None, self._capture))
 
     def after_stop(self) -> None:
         if self._events:
