@@ -241,7 +241,9 @@ class _Builder(Transformer):
             out += body[last:m.start()].encode()
             last = m.end()
             esc = m.group(1)
-            if esc[0] == "x":
+            if esc == "x":  # _ESCAPE took "x" alone: two hex digits do not follow
+                self._escape_error(tok, m.start(), "'\\x' needs two hex digits, as in \\x41")
+            elif esc[0] == "x":
                 out.append(int(esc[1:], 16))
             elif esc[0] in "01234567":
                 if int(esc, 8) > 0o377:
@@ -250,8 +252,7 @@ class _Builder(Transformer):
             elif esc in _SIMPLE_ESCAPES:
                 out += _SIMPLE_ESCAPES[esc]
             else:
-                hint = " (\\x needs two hex digits)" if esc == "x" else ""
-                self._escape_error(tok, m.start(), f"unknown escape '\\{esc}' in string{hint}")
+                self._escape_error(tok, m.start(), f"unknown escape '\\{esc}' in string")
         out += body[last:].encode()
         return bytes(out)
 

@@ -44,6 +44,7 @@ from .printer import expr_text
 from .values import BIT63, const_value, is_constant, is_member
 
 MAX_DEPTH = 48  # deeper expressions are refused (the compiled form nests Python parentheses)
+MAX_ERRNO = 4095  # the kernel's: a return value in -4095..-1 is an error, -errno
 
 INT, STR = "integer", "string"
 _STRING_OPS = frozenset({"~=", "startswith", "endswith", "glob"})
@@ -136,6 +137,12 @@ class _RuleChecker:
                            + _did_you_mean(code.name, ERRNO))
             elif code.number is not None and code.number >= BIT63:
                 self.error(code.pos, f"error_code {code.number} does not fit in 64 bits")
+            elif code.number is not None and code.negative and code.number > MAX_ERRNO:
+                # Neither an errno nor a plausible result: seccomp cannot return it.
+                self.error(code.pos, f"error_code -{code.number} is not an errno: a negative "
+                                     f"error_code is -1 to -{MAX_ERRNO} (or a name, such as "
+                                     "-EACCES); 0 pretends success, a positive number is "
+                                     "returned as is")
         value = action.value
         if action.type is ActionType.REWRITE:
             value = self.rewrite(action)
