@@ -7,14 +7,17 @@ rules it shows every call (or those -e trace=... selects), strace-style.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import sys
 from pathlib import Path
 
 from ..engines.sctrace import attach, run_command
+from ..events import unknown_macros
 from ..events.format import macros_used
 from ..events.render import Renderer
-from ..ptrace import SpawnError
+from ..ptrace import PtraceError, SpawnError
 from ..rules import RuleSet, load_rules
 from ..syscalls import table
 from .common import run_tool
@@ -67,37 +70,104 @@ def trace(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if bool(command) == bool(args.pids):
         raise SystemExit("sctrace: give a command to run, or -p PID to attach, not both")
+    if args.format is not None:
+        _check_format(args.format)
     ruleset = load_rules(Path(args.rules)) if args.rules else RuleSet(())
     names = selection(args.expr)
     if not args.rules and not names:
         names = selection("trace=all")
-    out = (os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
-           if args.output else sys.stderr.fileno())
+    log = _Log(args.output)
     render = Renderer(json=args.json, override=args.format)
 
     def emit(event):
-        # One write per line, unbuffered: the log is whole if we are killed.
-        _write_all(out, (render(event) + "\n").encode("utf-8", "surrogateescape"))
-
-    def notice(message: str) -> None:
-        print(f"sctrace: {message}", file=sys.stderr, flush=True)
+        log.write(render(event))
 
     capture = _capture(ruleset, args)
     try:
         if args.pids:
-            return attach(ruleset, args.pids, emit, notice, names, capture)
+            return _attach(ruleset, args.pids, emit, names, capture)
         return run_command(ruleset, command, emit, notice, names, capture)
     except SpawnError as err:
-        print(f"sctrace: cannot run '{command[0]}': {os.strerror(err.errno)}", file=sys.stderr)
+        notice(f"cannot run '{command[0]}': {os.strerror(err.errno)}")
         return 127 if err.errno == 2 else 126
     finally:
-        if args.output:
-            os.close(out)
+        log.close()
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    while data:
-        data = data[os.write(fd, data):]
+def notice(message: str) -> None:
+    """One line on stderr, in one write: the traced command writes there too, at the
+    same time.  When stderr is closed or broken there is nobody to tell."""
+    if sys.stderr is None:
+        return
+    with contextlib.suppress(OSError):
+        sys.stderr.write(f"sctrace: {message}\n")
+        sys.stderr.flush()
+
+
+def _check_format(fmt: str) -> None:
+    """Refuse a --format with an unknown %macro, as the daemon refuses sctlog's."""
+    unknown = unknown_macros(fmt)
+    if unknown:
+        offset, macro = unknown[0]
+        raise SystemExit(f"sctrace: unknown macro {macro} in --format at offset {offset}")
+
+
+def _attach(ruleset: RuleSet, pids: list[int], emit, names, capture) -> int:
+    """`attach`, with a process that cannot be seized told in words, not a traceback."""
+    try:
+        return attach(ruleset, pids, emit, notice, names, capture)
+    except ProcessLookupError:
+        gone = [pid for pid in pids if not os.path.exists(f"/proc/{pid}")]
+        if not gone:
+            raise
+        raise SystemExit(f"sctrace: cannot attach to pid {gone[0]}: no such process") from None
+    except PtraceError as err:
+        if err.op != "PTRACE_SEIZE":
+            raise
+        hint = " (already traced by another tracer?)" if err.errno == errno.EPERM else ""
+        raise SystemExit(f"sctrace: cannot attach to pid {err.pid}: "
+                         f"{os.strerror(err.errno)}{hint}") from None
+
+
+class _Log:
+    """sctrace's log, to -o FILE or stderr.  The traced command must never suffer for
+    it: a line that cannot be written is counted, told once, and the count given at
+    the end, while tracing (and the rules) go on."""
+
+    def __init__(self, output: str | None):
+        if output:
+            self.fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                              0o666)
+            self.name = output
+        else:
+            # With stderr closed from the start there is no log; -1 makes every write fail.
+            self.fd = sys.stderr.fileno() if sys.stderr is not None else -1
+            self.name = "stderr"
+        self.owned = bool(output)
+        self.lost = 0
+
+    def write(self, line: str) -> None:
+        # One write per line, unbuffered: the log is whole if we are killed.
+        data = (line + "\n").encode("utf-8", "surrogateescape")
+        try:
+            while data:
+                data = data[os.write(self.fd, data):]
+        except OSError as err:
+            if not self.lost:
+                notice(f"cannot write the log to {self.name}: {err.strerror}; "
+                       "lines are being lost")
+            self.lost += 1
+
+    def close(self) -> None:
+        if self.owned:
+            try:
+                os.close(self.fd)
+            except OSError as err:
+                notice(f"cannot write the log to {self.name}: {err.strerror}; "
+                       "its last lines may be lost")
+        if self.lost:
+            notice(f"{self.lost} log line{'s' if self.lost > 1 else ''} could not be "
+                   f"written to {self.name}")
 
 
 _CAPTURED_BY = {"ids": {"uid", "euid", "suid", "gid", "egid", "sgid"}, "ppid": {"ppid"},
