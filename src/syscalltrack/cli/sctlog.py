@@ -14,7 +14,11 @@ from .common import run_tool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", help="a log_format string that overrides the rules' own")
+    parser.add_argument(
+        "--format",
+        help="a log_format string that overrides the rules' own; %%cwd and %%path print ? "
+        "(the system-wide tracker does not capture them; sctrace does)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per event")
     parser.add_argument(
         "-n", type=int, default=0, metavar="N", help="start with the last N lines the daemon kept"

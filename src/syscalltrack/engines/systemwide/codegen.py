@@ -49,7 +49,8 @@ kernel cannot change a call's result; see ``engine.check_fail``), REWRITE,
 ``PATH[n]`` and ``CWD`` (they need the caller's cwd or a dirfd resolved to a
 path; not computed in the kernel), ``==``/``!=`` between two strings that
 are both read at run time, string tests on buffer arguments, patterns whose
-automaton needs more than 256 states, and calls with no x86_64 tracepoint.
+automaton needs more than 256 states, calls with no x86_64 tracepoint, and
+log formats printing ``%cwd`` or ``%path`` (they would print ``?`` on every line).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from ...bpf.asm import R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, Instruction
 from ...bpf.prog import ProgType
 from ...rules import ActionType, BoundRule, Diagnostic, RuleError, RuleSet, When
 from ...rules.ast import Binary, Expr, In, Unary, Var
+from ...rules.macros import Macro, split_log_format
 from ...rules.values import const_value, is_constant, is_member, is_string
 from ...syscalls import I386, X86_64, Arg, ArgKind, FromStruct, Syscall, filled_length, table
 from . import dfa as dfa_mod
@@ -1002,6 +1004,27 @@ def _check_filter(bound: BoundRule) -> list[tuple[object, str]]:
     return out
 
 
+# Log macros whose values only sctrace captures: system-wide events carry no cwd and no
+# resolved paths, so a rule's log_format using them would print `?` on every line.
+_SCTRACE_ONLY_MACROS = {
+    "cwd": "the caller's working directory",
+    "path": "the first path argument made absolute against the caller's cwd or dirfd",
+}
+
+
+def _check_log_format(bound: BoundRule) -> list[tuple[object, str]]:
+    """(position, reason) for each macro of the rule's log_format the kernel engine
+    cannot fill in; the position is the log_format's."""
+    action = bound.rule.action
+    if action.log_format is None:
+        return []
+    used = {p.name for p in split_log_format(action.log_format) if isinstance(p, Macro)}
+    pos = action.keys.get("log_format", action.pos)
+    return [(pos, f"log_format prints %{name}, {what}, which the kernel engine does not "
+                  "capture (it would print '?' on every line)")
+            for name, what in _SCTRACE_ONLY_MACROS.items() if name in used]
+
+
 def _member_compared_with_variable(node: Binary | In) -> bool:
     if isinstance(node, In):
         return False  # its items are constants (the validator says so)
@@ -1081,7 +1104,7 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
             if kind not in ACTION_CODES and kind is not ActionType.FAIL:
                 reject(b, b.rule.action.keys.get("type", b.rule.pos_of("action")),
                        f"{kind} is done by the per-command engine only")
-            for pos, why in _check_filter(b):
+            for pos, why in _check_filter(b) + _check_log_format(b):
                 reject(b, pos, why)
         native = table().by_name(name)
         if native is None and not compat:
