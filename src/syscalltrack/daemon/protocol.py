@@ -20,7 +20,7 @@ request, in order::
     {"op": "status"}                             -> {"ok": true, ...}  (see Daemon.status)
     {"op": "unload", "force": false}             -> {"ok": true, "pid": 123}, then the
                                                     daemon exits and closes every connection
-    {"op": "follow", "format": null, "json": false, "last": 0}
+    {"op": "follow", "format": null, "json": false, "last": 0, "end_mark": false}
                                                  -> {"ok": true}, then the stream
 
 Any failure is ``{"ok": false, "error": "message"}``: a request that is not
@@ -31,7 +31,11 @@ only log lines: events rendered as the reader asked (``format`` overrides
 the rules' log_format; ``json`` gives one object per event, the events
 package's format), ``last`` lines of history first, and inline notices of
 loss: ``-- N events lost --`` (text) or ``{"notice": "lost", "count": N,
-"where": "reader" | "kernel"}`` (JSON).
+"where": "reader" | "kernel"}`` (JSON). A reader that sets ``end_mark`` gets
+one byte, ``sinks.stream.END_OF_STREAM`` (0x04, in no line), after the last
+line when the daemon ends the stream in order (unloaded, or stopped by a
+signal); a stream that ends without it was cut: the daemon died or the
+connection broke. Without ``end_mark`` the stream just ends, as it always did.
 """
 
 from __future__ import annotations

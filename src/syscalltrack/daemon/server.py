@@ -45,6 +45,7 @@ TICK = 0.25  # seconds: how often kernel loss counters are read while idle
 BATCH = 4096  # records per loop turn: bounds latency and memory (8192 cost 7 MB more RSS
 #                with the JSON file, for no more throughput)
 RECV_SIZE = 65536
+END_GRACE = 2.0  # seconds an orderly stop gives readers in all to take their last lines
 Key = tuple[bool, str | None]  # (json, format override): one rendering
 DEFAULT_KEY: Key = (False, None)
 JSON_KEY: Key = (True, None)
@@ -541,8 +542,10 @@ class Daemon:
         return None
 
     def _finish_unload(self) -> None:
-        """Free the kernel objects, then tell the client that asked, then go."""
+        """Free the kernel objects, end the streams in order, then tell the client that
+        asked, then go."""
         self._set_engine(None)
+        self.stream.end(END_GRACE)
         conn = self._unload_answer
         if conn is not None:
             conn.sock.setblocking(True)
@@ -554,6 +557,7 @@ class Daemon:
         fmt = _field(req, "format", str, None)
         json_ = _field(req, "json", bool, False)
         last = _field(req, "last", int, 0)
+        end_mark = _field(req, "end_mark", bool, False)
         if fmt is not None:
             if len(fmt) > protocol.MAX_FORMAT:
                 raise _BadRequest(f"format longer than {protocol.MAX_FORMAT} characters")
@@ -568,7 +572,7 @@ class Daemon:
         conn.sock.sendall(bytes(conn.out) + protocol.encode({"ok": True}))
         self.sel.unregister(conn.sock)
         key = (json_, None if json_ else fmt)
-        reader = self.stream.add(conn.sock, key)
+        reader = self.stream.add(conn.sock, key, end_mark)
         self.sel.register(conn.sock, selectors.EVENT_READ, reader)
         if last:
             items = self._history_tail(last)

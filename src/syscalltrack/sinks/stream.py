@@ -6,15 +6,25 @@ dropped for that reader only and counted, and as soon as there is room again
 the reader is told, in its own stream and at the place of the gap, how many
 events it missed (``-- 1234 events lost --``, or a JSON object for JSON
 readers). The daemon, syslog and the other readers never wait for it.
+
+When the stream ends in order (the daemon unloaded or stopped), readers get a
+short grace to take what they are still owed, and one that asked for it then
+gets ``END_OF_STREAM``: it can tell that end from a daemon that died or a
+connection that broke.
 """
 
 from __future__ import annotations
 
 import json
+import selectors
 import socket
+import time
 from collections import deque
 
 READER_BACKLOG = 4 << 20  # bytes held per reader beyond its socket buffer
+# The orderly end's mark: ASCII EOT, a byte no line carries (text lines are printable
+# ASCII, JSON lines escape control characters), so no event can forge it.
+END_OF_STREAM = b"\x04"
 
 
 def lost_notice(count: int, json_: bool, where: str = "reader") -> bytes:
@@ -28,12 +38,13 @@ class Reader:
     """One sctlog connection: its rendering choice, its backlog, its losses."""
 
     def __init__(self, sock: socket.socket, key: tuple[bool, str | None],
-                 limit: int = READER_BACKLOG):
+                 limit: int = READER_BACKLOG, end_mark: bool = False):
         sock.setblocking(False)
         self.sock = sock
         self.fd = sock.fileno()
         self.key = key  # (json, format override): readers with equal keys share renders
         self.limit = limit
+        self.end_mark = end_mark  # asked for END_OF_STREAM at an orderly end
         self._chunks: deque[memoryview] = deque()
         self.backlog = 0
         self.lost = 0  # events dropped and not yet reported to the reader
@@ -68,6 +79,17 @@ class Reader:
         """Queue a line that is not an event (a kernel loss report); dropped when full."""
         if not self.closed and self.backlog + len(line) <= self.limit:
             self._put(line)
+
+    def end(self) -> None:
+        """The orderly end: what the reader missed, then END_OF_STREAM if it asked for
+        it (both past the backlog limit: nothing comes after them)."""
+        if self.closed:
+            return
+        if self.lost:
+            self._put(lost_notice(self.lost, self.json))
+            self.lost = 0
+        if self.end_mark:
+            self._put(END_OF_STREAM)
 
     def flush(self) -> bool:
         """Send what the socket takes now; True when the backlog is empty.
@@ -111,8 +133,9 @@ class Stream:
         self.limit = limit
         self.readers: dict[int, Reader] = {}  # by socket fd
 
-    def add(self, sock: socket.socket, key: tuple[bool, str | None]) -> Reader:
-        reader = Reader(sock, key, self.limit)
+    def add(self, sock: socket.socket, key: tuple[bool, str | None],
+            end_mark: bool = False) -> Reader:
+        reader = Reader(sock, key, self.limit, end_mark)
         self.readers[reader.fd] = reader
         return reader
 
@@ -134,6 +157,21 @@ class Stream:
         """A line for every reader (text or JSON form), subject to backlog room."""
         for reader in self.readers.values():
             reader.notice(json_line if reader.json else text)
+
+    def end(self, grace: float) -> None:
+        """End every stream in order: each reader gets what it is still owed and its
+        end mark, and `grace` seconds in all to take them; then all are closed."""
+        deadline = time.monotonic() + grace
+        with selectors.DefaultSelector() as waiting:
+            for reader in self.readers.values():
+                reader.end()
+                if not reader.flush():
+                    waiting.register(reader.fd, selectors.EVENT_WRITE, reader)
+            while waiting.get_map() and (left := deadline - time.monotonic()) > 0:
+                for key, _ in waiting.select(left):
+                    if key.data.flush():
+                        waiting.unregister(key.fd)
+        self.close()
 
     def close(self) -> None:
         for reader in self.readers.values():
