@@ -4,6 +4,7 @@ import errno
 import os
 import shutil
 import signal
+import threading
 
 import pytest
 from ptrace_support import status_field, trace, wait_until
@@ -80,28 +81,31 @@ def test_kill_ends_the_process_before_the_call(helper, tmp_path):
 
 def test_suspend_leaves_the_process_stopped_untraced_before_the_call(helper, tmp_path):
     a = touch(tmp_path / "a")
-    suspended = []
+    seen = {}
     r, w = os.pipe()
     with Tracer() as tracer:
         tracer.consumer.on_entry = lambda c: Decision.suspend()
         pid = tracer.spawn([helper, "unlink", a], seccomp_policy=UNLINKS, stdout=w)
         os.close(w)
-        tracer.run()
-        suspended = tracer.suspended
+
+        def look_then_resume():
+            try:
+                wait_until(lambda: status_field(pid, "State")[0] == "T", what="stopped state")
+                seen.update(tracer=status_field(pid, "TracerPid"), exists=os.path.exists(a))
+            finally:
+                os.kill(pid, signal.SIGCONT)
+
+        watcher = threading.Thread(target=look_then_resume)
+        watcher.start()
+        code = tracer.run()  # returns once the suspended process has exited
+        watcher.join()
     try:
-        assert suspended == [pid]
-        wait_until(lambda: status_field(pid, "State")[0] == "T", what="stopped state")
-        assert status_field(pid, "TracerPid") == "0"
-        assert os.path.exists(a)  # the call has not run
+        assert tracer.suspended == [pid]
+        assert seen == {"tracer": "0", "exists": True}  # untraced, and the call has not run
         # Resumed with no tracer, the call our filter traces fails with ENOSYS (documented).
-        os.kill(pid, signal.SIGCONT)
-        _, status = os.waitpid(pid, 0)
-        assert os.WIFEXITED(status)
+        assert code == 0
         assert os.read(r, 4096).decode().splitlines() == [f"unlink {a} = -1 {errno.ENOSYS}"]
     finally:
-        if status_field(pid, "State") is not None:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
         os.close(r)
 
 

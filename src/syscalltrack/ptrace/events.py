@@ -169,6 +169,12 @@ class Consumer:
     def on_rewrite_error(self, call: Syscall, error: OSError) -> None:
         """A REWRITE could not be placed; the call was failed with EFAULT instead."""
 
+    def on_suspended_wait(self, pids: list[int]) -> None:
+        """Nothing is traced any more, but these suspended processes live on.
+
+        :meth:`Tracer.run` returns only once they have exited (or it is interrupted).
+        """
+
     def after_stop(self) -> None:
         """Called by :meth:`Tracer.run` once a stop is dealt with and the tracee let go.
 

@@ -8,13 +8,16 @@ entry and exit (``PTRACE_SYSCALL``), and an optional policy is evaluated in Pyth
 
 Invariant: after :meth:`Tracer.run` or :meth:`Tracer.close` no process is left stopped
 or traced by us; spawned processes are killed (``EXITKILL`` covers our own death),
-attached ones are detached and keep running.
+attached ones are detached and keep running.  The one exception is on purpose: a process
+a SUSPEND decision stopped.  ``run`` waits until it exits; ``close`` kills it if we
+spawned it, and leaves it stopped if we attached to it.
 """
 
 import contextlib
 import ctypes
 import errno as _errno
 import os
+import select
 import shutil
 import signal
 import threading
@@ -45,6 +48,7 @@ _WALL = 0x40000000
 _SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _SECCOMP_STOP = pt.EVENT_SECCOMP << 8 | signal.SIGTRAP  # status >> 8 at a seccomp stop
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _U64 = 0xFFFFFFFFFFFFFFFF
 _NR_EXECVE = 59
 _NR_EXECVEAT = 322
@@ -101,8 +105,14 @@ class Tracer:
         self._spawned: set[int] = set()  # every process of the trees we started
         self.exit_code = 0
         self.suspended: list[int] = []
+        # suspended pid → (pidfd, spawned by us), until it has exited
+        self._suspended_fds: dict[int, tuple[int, bool]] = {}
         self._stop_signal = 0
         self._stop_requested = False
+        self._wake_w = -1  # written by stop() to end the wait for suspended processes
+        self._interrupted = 0  # the first SIGINT/SIGTERM/SIGHUP, left to the command
+        self._to_relay = 0  # that signal, until we know whether the command got it too
+        self._took_signal: set[int] = set()  # command processes seen taking it meanwhile
         self._info = ctypes.create_string_buffer(pt.SYSCALL_INFO_SIZE)
         self._regs = pt.UserRegs()
 
@@ -207,15 +217,21 @@ class Tracer:
     # ------------------------------------------------------------ the loop
 
     def run(self, handle_signals: bool = True) -> int:
-        """Trace until no tracee is left; returns the first spawned command's exit code.
+        """Trace until no tracee is left and every process a SUSPEND stopped has exited.
 
-        With ``handle_signals`` (main thread only) SIGINT/SIGTERM end tracing cleanly:
-        spawned processes are killed, attached ones detached; returns 128 + signal.
+        Returns the first spawned command's exit code.  With ``handle_signals`` (main
+        thread only), SIGINT, SIGTERM and SIGHUP let the command clean up: the first one,
+        while a command we spawned runs, is the command's to handle (sent on to it unless
+        it got the signal too, as a Ctrl-C reaches the whole foreground process group) and
+        tracing goes on.  A second one, or one with no spawned command left, ends tracing:
+        spawned processes are killed, attached ones detached, and run returns 128 + signal.
+        A signal ignored when run starts (nohup) stays ignored.
         """
         old = {}
         if handle_signals and threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                old[sig] = signal.signal(sig, self._on_signal)
+            for sig in _INTERRUPTS:
+                if signal.getsignal(sig) != signal.SIG_IGN:
+                    old[sig] = signal.signal(sig, self._on_signal)
         # Bound once: this loop runs twice per traced call.
         tracees, orphans, waitpid = self._tracees, self._orphans, os.waitpid
         handle, after_stop = self._handle, self.consumer.after_stop
@@ -229,6 +245,9 @@ class Tracer:
                     break
                 handle(pid, status)
                 after_stop()
+                if self._to_relay:
+                    self._relay_signal()
+            self._wait_for_suspended()
         finally:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
@@ -240,19 +259,127 @@ class Tracer:
     def stop(self) -> None:
         """End :meth:`run` at the next stop: safe from a callback or a signal handler.
 
-        Tracees are interrupted so that a blocked ``waitpid`` returns.
+        Tracees are interrupted so that a blocked ``waitpid`` returns, and the wait for
+        suspended processes is woken.
         """
         self._stop_requested = True
         for tid in list(self._tracees):
             with contextlib.suppress(OSError):
                 pt.interrupt(tid)
+        if self._wake_w >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"\0")
 
     def _on_signal(self, sig: int, frame) -> None:
-        self._stop_signal = sig
-        self.stop()
+        """The first signal is the command's (see :meth:`run`); a second one ends tracing."""
+        command = self._command()
+        if self._interrupted or not command:
+            self._stop_signal = sig
+            self.stop()
+            return
+        self._interrupted = self._to_relay = sig
+        # The loop decides whether to relay it; a stop makes a blocked waitpid return.
+        for t in list(self._tracees.values()):
+            if t.tgid in command:
+                with contextlib.suppress(OSError):
+                    pt.interrupt(t.tid)
+                break
+
+    def _command(self) -> set[int]:
+        """The processes a signal meant for the command goes to: the first one we spawned
+        while we trace it, else every spawned process we still trace."""
+        spawned = {t.tgid for t in self._tracees.values()
+                   if t.owned and not t.doomed and t.detach is None}
+        return {self._main_pid} if self._main_pid in spawned else spawned
+
+    def _relay_signal(self) -> None:
+        """Send the first signal on to the command, unless the command got it too.
+
+        ``kill`` to our pid alone (timeout(1), systemd) reaches only us; a Ctrl-C or a
+        ``kill -INT -PGID`` reaches the command as well, and twice would be one too many.
+        A SIGINT while our group is its terminal's foreground group is taken for a
+        Ctrl-C; other signals are looked for in the command.
+        """
+        sig = self._to_relay
+        if not (sig == signal.SIGINT and _in_terminal_foreground()):
+            for tgid in self._missed_by(sig):
+                _kill(tgid, sig)
+        self._to_relay = 0
+        self._took_signal.clear()
+
+    def _missed_by(self, sig: int) -> set[int]:
+        """The command's processes that did not get ``sig``.
+
+        One that got it has it pending, or took it at a signal-delivery stop: pending sets
+        are read first, then the stops already there are collected, so that a signal
+        taken in between is seen at its stop.  (One taken with sigwait or a signalfd
+        leaves no trace.)
+        """
+        command = self._command()
+        threads: dict[int, list[int]] = {tgid: [] for tgid in command}
+        for t in self._tracees.values():
+            if t.tgid in command:
+                threads[t.tgid].append(t.tid)
+        reached = {tgid for tgid, tids in threads.items() if _signal_pending(tgid, tids, sig)}
+        for tid in [tid for tids in threads.values() for tid in tids]:
+            try:
+                pid, status = os.waitpid(tid, os.WNOHANG | _WALL)
+            except ChildProcessError:
+                continue
+            if pid:
+                self._handle(pid, status)
+                self.consumer.after_stop()
+        return command - reached - self._took_signal
+
+    def _wait_for_suspended(self) -> None:
+        """Stay until every process a SUSPEND stopped has exited, or :meth:`stop`.
+
+        Were we to exit first, the stopped process's group could be left with no member
+        whose parent is outside it (an orphaned process group), and the kernel would send
+        it SIGHUP and SIGCONT: killed or resumed before the user could debug it.
+        """
+        if self._stop_requested or not self._suspended_fds:
+            return
+        wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        poller = select.poll()
+        poller.register(wake_r, select.POLLIN)
+        by_fd = {fd: pid for pid, (fd, _) in self._suspended_fds.items()}
+        for fd in by_fd:
+            poller.register(fd, select.POLLIN)
+        told = False
+        try:
+            while by_fd and not self._stop_requested:
+                ready = poller.poll(None if told else 0)  # first, those that exited already
+                for fd, _ in ready:
+                    if fd in by_fd:
+                        poller.unregister(fd)
+                        self._reap_suspended(by_fd.pop(fd))
+                if not ready and not told:
+                    self.consumer.on_suspended_wait(sorted(by_fd.values()))
+                    told = True
+        finally:
+            wake_w, self._wake_w = self._wake_w, -1
+            os.close(wake_w)
+            os.close(wake_r)
+
+    def _reap_suspended(self, pid: int) -> None:
+        """Forget a suspended process that has exited (or is dying); reap it if it is our child."""
+        fd, _ = self._suspended_fds.pop(pid)
+        try:
+            result = os.waitid(os.P_PIDFD, fd, os.WEXITED)
+        except ChildProcessError:
+            result = None  # not our child (or reaped by the tracing loop already)
+        finally:
+            os.close(fd)
+        if result is not None and pid == self._main_pid:
+            self.exit_code = (result.si_status if result.si_code == os.CLD_EXITED
+                              else 128 + result.si_status)
 
     def close(self) -> None:
-        """Kill what we spawned, detach what we attached, and reap until nothing is ours."""
+        """Kill what we spawned, detach what we attached, and reap until nothing is ours.
+
+        Suspended processes we spawned are killed too; attached ones stay stopped.
+        """
         for t in list(self._tracees.values()):
             if t.owned:
                 t.doomed = True
@@ -273,6 +400,14 @@ class Tracer:
             self._handle(pid, status)
         for tid in list(self._orphans):
             self._adopt_orphan(tid, None)
+        for pid, (fd, spawned) in list(self._suspended_fds.items()):
+            if spawned:
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(fd, signal.SIGKILL)
+                self._reap_suspended(pid)
+            else:
+                del self._suspended_fds[pid]
+                os.close(fd)
 
     # ------------------------------------------------------------ stops
 
@@ -304,6 +439,8 @@ class Tracer:
         elif event:
             self._event_stop(t, event, sig)
         else:
+            if sig == self._to_relay:
+                self._took_signal.add(t.tgid)
             self._resume(t, sig)  # signal-delivery stop: pass the signal on
 
     def _resume(self, t: _Tracee, sig: int = 0) -> None:
@@ -471,10 +608,13 @@ class Tracer:
         """Leave the whole process stopped before this call, and not traced.
 
         SIGSTOP is queued with kill() rather than passed to PTRACE_DETACH, which drops
-        it at a seccomp stop.  Once resumed without a tracer, calls our filter traces
-        fail with ENOSYS (a debugger attaching as tracer lets them run).
+        it at a seccomp stop.  Once resumed, calls our filter traces fail with ENOSYS,
+        under a debugger too: only a tracer that asks for seccomp stops
+        (``PTRACE_O_TRACESECCOMP``; gdb does not) lets them run.
         """
         self._rewind(t)
+        # Opened while it cannot exit: once it has, its number may name another process.
+        self._suspended_fds[t.tgid] = (os.pidfd_open(t.tgid), t.owned)
         _kill(t.tgid, signal.SIGSTOP)
         self._detach(t, 0)
         self.suspended.append(t.tgid)
@@ -558,12 +698,12 @@ class Tracer:
         self._resume(t)
 
     def _exited(self, pid: int, t: _Tracee | None, status: int) -> None:
+        if pid == self._main_pid:  # untraced if a SUSPEND detached it
+            self.exit_code = (128 + os.WTERMSIG(status) if os.WIFSIGNALED(status)
+                              else os.WEXITSTATUS(status))
         if t is None:
             return
         self._forget(pid)
-        if pid == self._main_pid:
-            self.exit_code = (128 + os.WTERMSIG(status) if os.WIFSIGNALED(status)
-                              else os.WEXITSTATUS(status))
         if not t.pre_exec:
             self.consumer.on_process_event(ProcessEvent("exit", t.tgid, pid, status=status))
         for tid in list(self._orphans):
@@ -598,6 +738,35 @@ def _traced_by_us(tid: int) -> bool:
         return proc.tracer_pid(tid) == os.getpid()
     except OSError:
         return False
+
+
+def _signal_pending(tgid: int, threads: list[int], sig: int) -> bool:
+    """Whether ``sig`` is pending for process ``tgid`` or for one of its ``threads``."""
+    bit = 1 << (sig - 1)
+    for tid in threads:
+        try:
+            with open(f"/proc/{tgid}/task/{tid}/status", "rb") as f:
+                text = f.read()
+        except OSError:
+            continue  # not one of its threads, or gone
+        for line in text.splitlines():
+            if line.startswith((b"SigPnd:", b"ShdPnd:")) and int(line.split()[1], 16) & bit:
+                return True
+    return False
+
+
+def _in_terminal_foreground() -> bool:
+    """Whether our process group is the foreground group of our controlling terminal."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return False  # no controlling terminal
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _kill(pid: int, sig: int = signal.SIGKILL) -> None:

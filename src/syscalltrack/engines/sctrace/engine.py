@@ -148,6 +148,10 @@ class RuleConsumer(Consumer):
         self._notify(f"could not rewrite an argument of pid {call.pid}'s call "
                      f"{call.nr} ({error}); the call was failed with EFAULT")
 
+    def on_suspended_wait(self, pids: list[int]) -> None:
+        self._notify(f"nothing left to trace; waiting for suspended pid "
+                     f"{', '.join(map(str, pids))} to exit")
+
     # -- rules to decisions
     def _act(self, bound: BoundRule, view: CallView, call: Syscall,
              want_exit: bool) -> Decision:
@@ -175,8 +179,10 @@ class RuleConsumer(Consumer):
                 f"rule '{rule.name}' suspended pid {call.pid} before {name}: it is "
                 f"stopped (SIGSTOP) and no longer traced. Attach a debugger with "
                 f"'gdb -p {call.pid}', or let it go on with 'kill -CONT {call.pid}'; note "
-                f"that without a tracer, the calls sctrace's seccomp filter stops then fail "
-                f"with ENOSYS")
+                f"that from then on, gdb or not, the calls sctrace's seccomp filter stops "
+                f"fail with ENOSYS. sctrace keeps running until it has exited; ending sctrace "
+                f"first (Ctrl-C, SIGTERM) kills it if sctrace started it, and leaves it "
+                f"stopped if sctrace attached to it")
             return Decision.suspend()
         if kind is ActionType.REWRITE:
             index = action.param - 1
