@@ -48,6 +48,9 @@ def test_a_format_for_a_view_prints_what_it_prints_for_the_event(any_event, data
     view = view_of(event)
     row = record_of(event)
     assert view.make(row) == event
+    assert view.build([row, row]) == [event, event] and type(view.build([row])[0]) is Event
+    undecided = view_of(event, undecided=3)
+    assert undecided.build([row]) == [undecided.item(row)] == [Undecided(event.rule, 3, event)]
     log_format = LogFormat(fmt)
     assert log_format.for_view(view)(row) == log_format(event)
     assert json_for_view(view)(row) == to_json(event)
@@ -71,7 +74,7 @@ def test_lines_of_mixed_views_and_notices_keep_their_order(make_event):
     views = {1: view_of(unlink), 2: view_of(kill), 3: view_of(unlink, undecided=0)}
     rows = [record_of(unlink, 1), record_of(kill, 2), record_of(unlink, 3), record_of(kill, 2)]
     lost = Lost("r1", 0, 7)
-    batch = Records(rows, lambda r: r[KEY_FIELD], views, before=[kill], after=[lost])
+    batch = Records(rows, (KEY_FIELD,), views, before=[kill], after=[lost])
     items = batch.stream_items()
     assert items[0] == kill and items[-1] == lost and len(batch) == 6
     assert isinstance(items[3], Undecided) and items[3].event == unlink
@@ -84,11 +87,33 @@ def test_one_view_batches_take_the_fast_path_and_agree(make_event):
     event = make_event("unlink", [b"x"], rule="r", comm=b"evil\x1b[31m")
     view = view_of(event)
     rows = [record_of(event._replace(pid=p), 1) for p in range(50)]
-    batch = Records(rows, lambda r: r[KEY_FIELD], {1: view})
+    batch = Records(rows, (KEY_FIELD,), {1: view})
     renderer = Renderer()
     lines = renderer.lines(batch)
     assert lines == [renderer(e) for e in batch.stream_items()]
+    assert batch.decoded() == [view.make(r) for r in rows] and len(batch.runs()) == 1
     assert lines[3] == 'syscall: 3[evil\\x1b[31m]: 87_unlink("x") (rule r)'
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys=st.lists(st.sampled_from([(1, 7), (1, 8), (2, 7)]), max_size=12))
+def test_records_decode_in_order_whatever_runs_of_views_they_make(make_event, keys):
+    """A batch of one view is built in one go, checked a key field at a time: records whose
+    keys differ only in the second field, or only in the middle, must not pass for one."""
+    events = {(1, 7): make_event("unlink", [b"/a"], rule="r1"),
+              (1, 8): make_event("unlink", [b"/c"], rule="r1", when="after", retval=0),
+              (2, 7): make_event("unlink", [b"/b"], rule="r2")}
+    views = {key: view_of(event, undecided=0 if key == (2, 7) else None)
+             for key, event in events.items()}
+    rows = [(*record_of(events[key]._replace(pid=i), key[0]), key[1])
+            for i, key in enumerate(keys)]
+    second = len(record_of(events[(1, 7)]))  # the key's second field ends each record
+    batch = Records(rows, (KEY_FIELD, second), views)
+    expected = [views[key].item(row) for key, row in zip(keys, rows, strict=True)]
+    assert batch.decoded() == expected and batch.stream_items() == expected
+    runs = batch.runs()
+    assert [row for _, run in runs for row in run] == rows
+    assert all(views[batch.key(row)] is view for view, run in runs for row in run)
 
 
 def test_memo_computes_each_value_once_and_stays_bounded():
@@ -133,7 +158,7 @@ def test_last_keeps_the_end_of_the_batch_in_order(make_event, n_before, n_rows, 
     before = [Lost("r", 0, i + 1) for i in range(n_before)]
     after = [Lost("r", 0, 100 + i) for i in range(n_after)]
     rows = [record_of(event._replace(pid=p), 1) for p in range(n_rows)]
-    batch = Records(rows, lambda r: r[KEY_FIELD], {1: view}, before, after)
+    batch = Records(rows, (KEY_FIELD,), {1: view}, before, after)
     items = batch.stream_items()
     assert batch.tail(count) == (items[-count:] if count > 0 else [])
     assert len(batch.last(max(count, 0))) == min(max(count, 0), len(items))
@@ -145,7 +170,7 @@ def test_what_renderers_compile_goes_with_the_view_or_the_renderer(make_event):
     event = make_event("unlink", [b"x"], rule="r")
     view = view_of(event)
     undecided = view_of(event, undecided=0)
-    batch = Records([record_of(event, 1), record_of(event, 2)], lambda r: r[KEY_FIELD],
+    batch = Records([record_of(event, 1), record_of(event, 2)], (KEY_FIELD,),
                     {1: view, 2: undecided})
     renderer = Renderer(override="%pid %comm")
     json_renderer = Renderer(json=True)

@@ -15,7 +15,7 @@ from systemwide_support import rule
 
 from syscalltrack.engines.systemwide import Lost, SystemwideEngine, codegen
 from syscalltrack.engines.systemwide.demo import article_log_rules, log_lines
-from syscalltrack.events.event import Event, SockAddr
+from syscalltrack.events.event import Event, SockAddr, Undecided
 from syscalltrack.events.render import Renderer
 from syscalltrack.rules import load_rules
 from syscalltrack.syscalls import X86_64, table
@@ -253,6 +253,23 @@ def test_records_render_as_their_events_do(unlinker, work):
     assert any(f'"{work}/missing"' in line and line.endswith("--> -2")
                for line in Renderer(override='"%comm" : %params delete by %euid --> %retval')
                .lines(batch))
+
+
+def test_an_undecided_call_of_a_later_rule_arrives_as_its_notice(work):
+    """The record's rule index and kind (read as one word) find the second rule's undecided
+    view: a suffix the kernel cannot see past a 256-byte window."""
+    text = (rule("eq", "unlink", 'PARAMS[1] == "/etc/passwd"')
+            + rule("suffix", "unlink", 'PARAMS[1] endswith ".conf"'))
+    long = work / ("x" * 200) / ("y" * 200)
+    with SystemwideEngine(load_rules(text), window=256).load() as engine:
+        with pytest.raises(FileNotFoundError):
+            os.unlink(long)
+        batch = engine.poll_records(SAFETY_POLL)
+        items = [x for x in batch.stream_items()
+                 if isinstance(x, Undecided) and x.event.pid == os.getpid()]
+    assert [(x.rule, x.index, x.event.name, x.event.values[0]) for x in items] == [
+        ("suffix", 1, "unlink", bytes(long)[:255])]
+    assert Renderer().lines(batch) == [Renderer()(x) for x in batch.stream_items()]
 
 
 def test_socket_addresses_are_decoded_system_wide():

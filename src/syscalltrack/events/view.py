@@ -4,18 +4,20 @@ An engine whose records share one fixed layout (the system-wide ring buffer)
 describes each family of events -- one rule firing on one call -- as an
 `EventView`: what every event of the family shares (call, signature, rule,
 action...) as constants, and the rest as Python expressions over the record
-tuple `r`.  From a view, `make` builds the `Event` of a record, and the
-formatting layer compiles a log format *for the view* (`LogFormat.for_view`),
-so the daemon renders a line from a record with one generated function and
-no `Event` in between.  Views know nothing of where the expressions come from.
+tuple `r`.  From a view, `make` builds the `Event` of a record (`build`, the
+items of a list of records, in one comprehension), and the formatting layer
+compiles a log format *for the view* (`LogFormat.for_view`), so the daemon
+renders a line from a record with one generated function and no `Event` in
+between.  Views know nothing of where the expressions come from.
 
 `Records` is a batch as an engine read it: notices and events, and records
-not yet turned into events, each found with its view through `key`.
+not yet turned into events, each found with its view by the record's key fields.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from operator import countOf, itemgetter
 from typing import Any
 
 from ..syscalls import Arg
@@ -26,6 +28,7 @@ from .event import NO_PATHS, Event, StreamItem, Undecided
 VARIABLE_FIELDS = ("pid", "tid", "ppid", "uid", "euid", "suid", "gid", "egid", "sgid",
                    "comm", "timestamp_ns", "cwd", "retval")
 CONSTANT_FIELDS = ("abi", "nr", "name", "signature", "when", "rule", "action", "log_format")
+_LITERAL_TYPES = (str, int, type(None))  # what repr() writes as source giving an equal value
 
 
 class EventView:
@@ -36,7 +39,8 @@ class EventView:
     None); `namespace` holds the names those expressions use.  Expressions give
     the types `Event` documents (the ids are ints, never None).  An
     `undecided_index` (the rule's index) makes every record of the view an
-    `Undecided` notice rather than an event.
+    `Undecided` notice rather than an event; `item` and `build` give what a
+    record stands for, `make` always its Event.
 
     Consumers keep what they compile for a view in their own weak-keyed maps,
     so it goes when a replaced rule set's views do.
@@ -57,11 +61,17 @@ class EventView:
         self.fields = {f: fields.get(f, "None") for f in VARIABLE_FIELDS}
         self.namespace = dict(namespace)
         self.undecided_index = undecided_index
-        self.make: Callable[[tuple], Event] = self.compile("make", self.event_expr())
+        item = event = self.event_expr()
+        self.make: Callable[[tuple], Event] = self.compile("make", event)
         self.item: Callable[[tuple], StreamItem] = self.make
         if undecided_index is not None:
             make = self.make
             self.item = lambda r: Undecided(rule, undecided_index, make(r))
+            item = f"_Undecided(_view_rule, {undecided_index!r}, {event})"
+        # No call per record: in a batch of one view, the call cost ~10% of the Event.
+        self.build: Callable[[list[tuple]], list[StreamItem]] = self._compile(
+            "build", f"def f(rows):\n    return [{item} for r in rows]\n",
+            {"_Undecided": Undecided})
 
     def expression(self, field: str) -> str:
         """Source of an expression over `r` giving `field` (a constant by its bound name)."""
@@ -74,9 +84,16 @@ class EventView:
         return self.fields[field]
 
     def event_expr(self) -> str:
-        """Source of the `Event` of record `r` (one tuple built, no __init__ call)."""
-        return ("_tuple_new(_Event, (" + ", ".join(self.expression(f) for f in Event._fields)
-                + "))")
+        """Source of the `Event` of record `r` (one tuple built, no __init__ call).
+
+        Constants that are strings, ints or None are written as literals: a literal
+        loads faster than a name, and an Event has several of them.
+        """
+        def source(field: str) -> str:
+            if field in CONSTANT_FIELDS and type(getattr(self, field)) in _LITERAL_TYPES:
+                return repr(getattr(self, field))
+            return self.expression(field)
+        return "_tuple_new(_Event, (" + ", ".join(map(source, Event._fields)) + "))"
 
     def names(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """What generated code over this view's records sees: the engine's names, the
@@ -96,8 +113,11 @@ class EventView:
     def compile(self, what: str, body: str, prelude: str = "",
                 extra: Mapping[str, Any] | None = None) -> Callable[[tuple], Any]:
         """`def f(r): <prelude> return <body>` over `names(extra)`, compiled once."""
+        return self._compile(what, f"def f(r):\n{prelude}    return {body}\n", extra)
+
+    def _compile(self, what: str, source: str,
+                 extra: Mapping[str, Any] | None = None) -> Callable[..., Any]:
         namespace = self.names(extra)
-        source = f"def f(r):\n{prelude}    return {body}\n"
         exec(compile(source, f"<{what} for {self.rule!r}/{self.name}>", "exec"), namespace)
         return namespace.pop("f")  # the function keeps its globals, not the reverse: no cycle
 
@@ -161,15 +181,17 @@ class Records:
     """A batch of an engine's stream, in order: `before`, the records `rows`, `after`.
 
     `before` and `after` are `StreamItem`s already (notices, events decoded
-    earlier); each record's view is `views[key(record)]`.
+    earlier); each record's view is `views[key(record)]`, where `key` gives the
+    record's `key_fields` (a tuple of them, or the value of a single one).
     """
 
-    __slots__ = ("after", "before", "key", "rows", "views")
+    __slots__ = ("after", "before", "key", "key_fields", "rows", "views")
 
-    def __init__(self, rows: list[tuple], key: Callable[[tuple], Hashable],
+    def __init__(self, rows: list[tuple], key_fields: Sequence[int],
                  views: Mapping[Hashable, EventView], before: Sequence[StreamItem] = (),
                  after: Sequence[StreamItem] = ()):
-        self.rows, self.key, self.views = rows, key, views
+        self.rows, self.key_fields, self.views = rows, tuple(key_fields), views
+        self.key: Callable[[tuple], Hashable] = itemgetter(*self.key_fields)
         self.before, self.after = list(before), list(after)
 
     def __len__(self) -> int:
@@ -180,26 +202,37 @@ class Records:
         return [*self.before, *self.decoded(), *self.after]
 
     def decoded(self) -> list[StreamItem]:
-        """The records as Events (or Undecided notices)."""
-        return [item for view, rows in self.runs() for item in map(view.item, rows)]
+        """The records as Events (or Undecided notices), a run at a time."""
+        out: list[StreamItem] = []
+        for view, rows in self.runs():
+            out += view.build(rows)
+        return out
 
     def runs(self) -> list[tuple[EventView, list[tuple]]]:
         """The records in order, as runs of consecutive records of one view: a hot loop
         makes one run, which consumers map over with no Python loop per record."""
-        rows, views = self.rows, self.views
+        rows, views, key = self.rows, self.views, self.key
         if not rows:
             return []
-        keys = list(map(self.key, rows))
-        if keys.count(keys[0]) == len(keys):
-            return [(views[keys[0]], rows)]
+        if self._one_key():
+            return [(views[key(rows[0])], rows)]
         out: list[tuple[EventView, list[tuple]]] = []
         last = None
-        for k, row in zip(keys, rows, strict=True):
+        for k, row in zip(map(key, rows), rows, strict=True):
             if k != last:
                 out.append((views[k], []))
                 last = k
             out[-1][1].append(row)
         return out
+
+    def _one_key(self) -> bool:
+        """True when every record has the first one's key, checked a field at a time in
+        C: making every record's key tuple cost twice as much."""
+        rows = self.rows
+        first, count = rows[0], len(rows)
+        return (self.key(rows[-1]) == self.key(first)
+                and all(countOf(map(itemgetter(i), rows), first[i]) == count
+                        for i in self.key_fields))
 
     def last(self, count: int) -> Records:
         """The last `count` items, still undecoded (what a history keeps)."""
@@ -209,7 +242,7 @@ class Records:
         rows = self.rows[-(count - len(after)):] if count > len(after) else []
         left = count - len(after) - len(rows)
         before = self.before[-left:] if left else []
-        return Records(rows, self.key, self.views, before, after)
+        return Records(rows, self.key_fields, self.views, before, after)
 
     def tail(self, count: int) -> list[StreamItem]:
         """The last `count` items as Events or notices (what `sctlog -n` replays)."""

@@ -40,7 +40,6 @@ kernel; :meth:`SystemwideEngine.poll` turns the counters' growth into
 
 from __future__ import annotations
 
-import operator
 import struct
 import time
 from collections.abc import Iterator
@@ -61,9 +60,11 @@ from .codegen import AFTER, COUNTER_FIELDS, COUNTERS, DFA, EVENTS, SCRATCH, Plan
 from .layout import CRED_FIELDS, KIND_UNDECIDED, kernel
 
 BPF_F_NO_PREALLOC = 1
-# Where the record's fields sit in a decoded row (layout.record_struct()): ts, rule index,
-# kind, six raw arguments, two struct fields, nr word, retval, pid, tid, ppid, cred words.
-RAW_FIELD, EXTRA_FIELD, NR_FIELD, RET_FIELD, PID_FIELD, HEAD_FIELDS = 3, 9, 11, 12, 13, 16
+# Where the record's fields sit in a decoded row (layout.record_struct()): ts, rule index
+# and kind (one word), six raw arguments, two struct fields, nr word, retval, pid, tid,
+# ppid, cred words.
+RULE_KIND_FIELD, RAW_FIELD, EXTRA_FIELD, NR_FIELD, RET_FIELD, PID_FIELD, HEAD_FIELDS = (
+    1, 2, 8, 10, 11, 12, 15)
 AFTER_ENTRIES = 65536
 COUNTER_INTERVAL = 0.2  # seconds between reads of the lost counters while polling
 
@@ -111,13 +112,13 @@ class _Decoder:
 
     def __init__(self, plan: Plan):
         self.struct = plan.layout.record_struct()
-        self.key = operator.itemgetter(1, 2, NR_FIELD)  # (rule index, kind, nr word)
+        self.key_fields = (RULE_KIND_FIELD, NR_FIELD)
         self.views = _Views(plan)
 
 
 class _Views(dict):
-    """(rule index, kind, nr word) -> EventView, each built the first time a record needs
-    it. (It holds what building takes, not the decoder: no reference cycle, so a
+    """(rule index | kind << 32, nr word) -> EventView, each built the first time a record
+    needs it. (It holds what building takes, not the decoder: no reference cycle, so a
     replaced rule set is freed by reference counting alone.)"""
 
     def __init__(self, plan: Plan):
@@ -130,8 +131,9 @@ class _Views(dict):
             for p in plan.programs for b in p.rules}
         self.comm = Memo(lambda raw: raw.split(b"\0", 1)[0])  # the ring's NUL-padded comm
 
-    def __missing__(self, key: tuple[int, int, int]) -> EventView:
-        view = self[key] = self._build(*key)
+    def __missing__(self, key: tuple[int, int]) -> EventView:
+        rule_kind, nr_word = key
+        view = self[key] = self._build(rule_kind & 0xFFFFFFFF, rule_kind >> 32, nr_word)
         return view
 
     def _build(self, rule_index: int, kind: int, nr_word: int) -> EventView:
@@ -169,14 +171,16 @@ class _Views(dict):
                   "ppid": f"r[{PID_FIELD + 2}]",
                   **{name: f"r[{HEAD_FIELDS + i}]" for name, i in zip(
                       CRED_FIELDS, self.cred_index, strict=True)},
-                  "comm": f"_comm[r[{comm}]]",
+                  # dict.get first: a subscript on a dict subclass takes a slow generic
+                  # path; the memo's own subscript computes what is missing (and b"").
+                  "comm": f"(_comm_get(r[{comm}]) or _comm[r[{comm}]])",
                   "timestamp_ns": f"(r[0] + {self.offset_ns})",
                   "retval": f"r[{RET_FIELD}]" if rule.when is When.AFTER else "None"}
         return EventView(
             abi=sc.abi, nr=sc.nr, name=sc.name, signature=signature, when=rule.when.value,
             rule=rule.name, action=rule.action.type.value, log_format=rule.action.log_format,
             args=args, values=values, fields=fields,
-            namespace={"Unreadable": Unreadable, "_comm": self.comm,
+            namespace={"Unreadable": Unreadable, "_comm": self.comm, "_comm_get": self.comm.get,
                        "_sockaddr": SockAddr.decode},
             undecided_index=rule_index if kind == KIND_UNDECIDED else None)
 
@@ -309,7 +313,7 @@ class SystemwideEngine:
         if self._ring is None:
             return []
         rows = self._ring.read_fixed(self._decoder.struct)
-        return Records(rows, self._decoder.key, self._decoder.views,
+        return Records(rows, self._decoder.key_fields, self._decoder.views,
                        after=self._lost_notices(force=True)).stream_items()
 
     def read_raw(self) -> list[tuple]:
@@ -331,7 +335,7 @@ class SystemwideEngine:
         if not before and not self._ring.pending:
             self._ring.poll(timeout)
         rows = self._ring.read_fixed(self._decoder.struct, limit)
-        return Records(rows, self._decoder.key, self._decoder.views, before,
+        return Records(rows, self._decoder.key_fields, self._decoder.views, before,
                        self._lost_notices())
 
     def pending(self) -> bool:

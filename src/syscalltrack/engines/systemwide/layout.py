@@ -125,8 +125,12 @@ class Layout:
         return self.record_slot(self.slots)
 
     def record_struct(self) -> struct.Struct:
-        """Fields: ts, rule, kind, args[6], extra[2], nr, ret, pid, tid, ppid,
-        cred words, comm, then (len, bytes) per slot."""
+        """Fields: ts, rule and kind as one word (rule | kind << 32), args[6], extra[2],
+        nr, ret, pid, tid, ppid, cred words, comm, then (len, bytes) per slot.
+
+        Rule and kind are read as one field because, with the nr word, they pick a
+        record's view: the consumer checks that a batch has one view a field at a time.
+        """
         words = _align8(self.cred_size) // 4
         slots = f"q{self.record_string}s" * self.slots
-        return struct.Struct(f"<QII6Q2QQqIII4x{words}I{COMM_LEN}s{slots}")
+        return struct.Struct(f"<QQ6Q2QQqIII4x{words}I{COMM_LEN}s{slots}")
