@@ -165,6 +165,9 @@ def test_i386_registers_assemble_the_family_arguments():
     assert [a.width for a in pread.args] == [4, 4, 4, 8]
     assert pread.arguments((3, 0x1000, 7, 0x10, 0x2, 0)) == (3, 0x1000, 7, 0x2_0000_0010)
     assert pread.register_of(1) == 1 and pread.register_of(3) is None
+    assert pread.placed(3, 0x2_0000_0010) == {3: 0x10, 4: 0x2}  # what arguments() joins
+    assert pread.placed(1, b"/x") == {1: b"/x"}
+    assert t.by_name("pread64").placed(3, 5) == {3: 5}
     llseek = t.by_name("_llseek", I386)
     assert [a.name for a in llseek.args] == ["fd", "offset", "whence"]
     assert llseek.arguments((3, 0x1, 0x2, 0xBEEF, 0, 0)) == (3, 0x1_0000_0002, 0)

@@ -120,7 +120,7 @@ def scenario(draw):
     filters = draw(st.lists(cond_expr(sig), min_size=1, max_size=3))
     abi = draw(st.sampled_from(["x86_64", "i386"]))
     real = table().by_name(CALLS[family], abi)
-    where = real.registers or [(i,) for i in range(real.nargs)]
+    where = real.layout
     strings = {w[0] for a, w in zip(real.args, where, strict=True) if a.kind.is_string}
     args = []  # the registers
     for register in range(1 + max((r for w in where for r in w), default=-1)):

@@ -92,12 +92,26 @@ class Syscall:
                       else (registers[r[1]] & 0xFFFFFFFF) << 32 | registers[r[0]] & 0xFFFFFFFF
                       for r in self.registers])
 
+    @property
+    def layout(self) -> tuple[tuple[int, ...], ...]:
+        """Per argument, the registers it comes from: one, or the (low, high) halves."""
+        if self.registers is None:
+            return tuple((i,) for i in range(len(self.args)))
+        return self.registers
+
     def register_of(self, index: int) -> int | None:
         """The one register argument `index` lives in; None if it is split over two."""
-        if self.registers is None:
-            return index
-        where = self.registers[index]
+        where = self.layout[index]
         return where[0] if len(where) == 1 else None
+
+    def placed(self, index: int, value):
+        """{register: value} that make argument `index` hold `value` (`arguments`'s
+        inverse): a 64-bit value split over two registers goes into both halves."""
+        where = self.layout[index]
+        if len(where) == 1:
+            return {where[0]: value}
+        low, high = where
+        return {low: value & 0xFFFFFFFF, high: value >> 32 & 0xFFFFFFFF}
 
 
 # C integer types narrower than a register, or signed: (bytes, signed).

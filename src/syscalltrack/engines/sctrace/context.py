@@ -293,16 +293,20 @@ class CallView:
         dirfd: the classic call has no dirfd, so its path alone must name the file
         (`rm -r` unlinks `passwd` relative to the directory it opened)."""
         dirfd = self._dirfd(index)
-        if dirfd == AT_FDCWD:
+        base = None if dirfd == AT_FDCWD else self._dirfd_path(dirfd)
+        if base is None:  # (no such descriptor: the call fails with EBADF)
             return name
-        try:
-            base = os.fsencode(self._call.fd_path(dirfd))
-        except OSError:
-            return name  # no such descriptor: the call fails with EBADF
         if self._joined is None:
             self._joined = {}
         self._joined[index] = name
         return base.rstrip(b"/") + b"/" + name
+
+    def _dirfd_path(self, dirfd: int) -> bytes | None:
+        """Where descriptor `dirfd` of the caller leads (None: no such descriptor)."""
+        try:
+            return os.fsencode(self._call.fd_path(dirfd))
+        except OSError:
+            return None
 
     def _dirfd(self, index: int) -> int:
         """The directory descriptor path argument `index` is relative to (AT_FDCWD if none)."""
@@ -350,10 +354,7 @@ class CallView:
         """`name` made absolute against its dirfd or the cwd, and normalised as text."""
         if name[:1] != b"/":
             dirfd = self._dirfd(index)
-            try:
-                base = self.cwd if dirfd == AT_FDCWD else os.fsencode(self._call.fd_path(dirfd))
-            except OSError:
-                base = None
+            base = self.cwd if dirfd == AT_FDCWD else self._dirfd_path(dirfd)
             if base is None:
                 return None
             name = base + b"/" + name

@@ -190,13 +190,7 @@ class RuleConsumer(Consumer):
                 index = bound.variant.args[index]
             value = action.value
             new = value.value if isinstance(value, Str) else const_value(value) & MASK64
-            real = view.shape.real
-            register = real.register_of(index)
-            if register is None:  # an i386 64-bit value: both of its registers
-                low, high = real.registers[index]
-                return Decision.proceed(want_exit, rewrite={low: new & 0xFFFFFFFF,
-                                                            high: new >> 32 & 0xFFFFFFFF})
-            return Decision.proceed(want_exit, rewrite={register: new})
+            return Decision.proceed(want_exit, rewrite=view.shape.real.placed(index, new))
         return Decision.proceed(want_exit)
 
     # -- views

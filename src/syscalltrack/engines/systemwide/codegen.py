@@ -378,7 +378,7 @@ class _ProgramGen:
             read = "probe_read_user" if self.prologue == Prologue.TEST else "probe_read_kernel"
             c.ldxdw(R8, R6, 0)
             regs = self.kern.regs[self.abi]
-            for i, where in enumerate(self.sc.registers or [(i,) for i in range(n)]):
+            for i, where in enumerate(self.sc.layout):
                 self._read_register(read, regs[where[0]], ARGS + 8 * i)
                 if len(where) == 2:  # an i386 64-bit value: the high half in TMP
                     self._read_register(read, regs[where[1]], TMP, frame=R10)
