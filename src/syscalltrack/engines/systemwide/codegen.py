@@ -31,8 +31,10 @@ Program shape (``dump()`` prints it next to each rule):
 
 Filter semantics are ``rules.values``'s, reproduced with 64-bit registers:
 arguments normalised to their C type (sign- or zero-extended), ``+ - ~``
-wrapping, signed comparisons. String tests run a byte automaton (``dfa.py``)
-over the string with ``bpf_loop``. A test that the kernel cannot decide makes
+wrapping, signed comparisons. ``==``, ``startswith`` and ``in`` against short
+literals compare the string's length, then its words, with the literal's; other
+string tests run a byte automaton (``dfa.py``) over the string with ``bpf_loop``.
+A test that the kernel cannot decide makes
 the rule *undecided*: no action, and an undecided notice goes to user space
 naming the rule -- never a wrong verdict. That happens only for
 
@@ -111,6 +113,9 @@ TMP2 = -472
 # Up to this many distinct call numbers, a dispatcher compares the number before anything
 # else and returns at once for the others.
 PREFILTER_MAX = 32
+# String tests against literals up to DIRECT_MAX bytes (`==`, `startswith`, `in` of
+# up to DIRECT_ITEMS of them) compare words of the frame: no automaton, no bpf_loop.
+DIRECT_MAX, DIRECT_ITEMS = 64, 8
 # Prog arrays the dispatchers tail-call through, indexed by call number.
 TABLES = {(X86_64, When.BEFORE): "sct_x86_enter", (X86_64, When.AFTER): "sct_x86_exit",
           (I386, When.BEFORE): "sct_i386_enter", (I386, When.AFTER): "sct_i386_exit"}
@@ -746,15 +751,21 @@ class _ProgramGen:
         return is_string(e, _signature(self.bound))
 
     def string_test(self, op: str, var: Expr, operand, t: str, f: str, u: str) -> None:
-        """Run the automaton of ``var op operand`` over the string; see the module doc."""
+        """Decide ``var op operand`` on the string: word by word for short literals
+        (``_compare_literal``), else by running its automaton; see the module doc."""
         c, lay = self.c, self.layout
-        key = (op, operand)
-        try:
-            ident = self.dfas.add(key, dfa_mod.for_test(op, operand))
-        except dfa_mod.PatternTooComplex as e:
-            raise _Reject(f"the pattern of '{op}' is too complex for the kernel: {e}") from None
         if not isinstance(var, Var) or var.name not in ("PARAMS", "COMM"):
             raise _Reject("string tests in the kernel need PARAMS[n] or COMM on one side")
+        literals = operand if op == "in" else (operand,)
+        direct = (var.name == "PARAMS" and op in ("==", "in", "startswith")
+                  and len(literals) <= DIRECT_ITEMS
+                  and all(len(x) <= DIRECT_MAX for x in literals))
+        if not direct:
+            try:
+                ident = self.dfas.add((op, operand), dfa_mod.for_test(op, operand))
+            except dfa_mod.PatternTooComplex as e:
+                raise _Reject(f"the pattern of '{op}' is too complex for the kernel: "
+                              f"{e}") from None
         if var.name == "COMM":
             buf, slot_off = lay.comm, None
         else:
@@ -777,6 +788,12 @@ class _ProgramGen:
                 c.jeq(R0, ord("/"), ok)
                 c.ja(u)
                 c.place(ok)
+            if direct:
+                c.ldxdw(R0, R7, slot_off)
+                for literal in literals:
+                    self._compare_literal(buf, literal, op == "startswith", t)
+                c.ja(f)
+                return
         c.mov(R1, R7)
         c.add(R1, buf)
         c.stxdw(R10, LOOP_CTX, R1)
@@ -803,6 +820,29 @@ class _ProgramGen:
         c.ldxb(R0, R2, 0)  # row 0: accept flags
         c.jne(R0, 0, t)
         c.ja(f)
+
+    def _compare_literal(self, buf: int, literal: bytes, prefix: bool, t: str) -> None:
+        """Jump to t when the string at frame offset ``buf`` is ``literal`` (starts with it,
+        if ``prefix``); fall through otherwise. R0 holds the string's length as
+        probe_read_user_str gave it (NUL included, = the window when cut): a length
+        that cannot match settles the test at once, as it does for most calls.
+        Bytes after the NUL are stale, so only the literal's own bytes are compared."""
+        c, n = self.c, len(literal)
+        miss = c.fresh("miss")
+        if prefix:
+            c.jlt(R0, n + 1, miss)
+        else:
+            c.jne(R0, n + 1, miss)
+        whole = n - n % 8
+        for i in range(0, whole, 8):
+            c.ldxdw(R1, R7, buf + i)
+            _load_const(c, R2, int.from_bytes(literal[i:i + 8], "little", signed=True))
+            c.jne(R1, R2, miss)
+        for i in range(whole, n):
+            c.ldxb(R1, R7, buf + i)
+            c.jne(R1, literal[i], miss)
+        c.ja(t)
+        c.place(miss)
 
     # -- emit and act ------------------------------------------------------------------
     def _emit(self) -> None:
