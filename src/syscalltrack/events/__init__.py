@@ -3,7 +3,7 @@
 Knows nothing of engines; sinks and tools consume what this package renders.
 """
 
-from .event import ArgValue, Event, Lost, SockAddr, StreamItem, Undecided, Unreadable
+from .event import ArgValue, Cut, Event, Lost, SockAddr, StreamItem, Undecided, Unreadable
 from .format import (
     DEFAULT_FORMAT,
     LOG_MACROS,
@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_FORMAT",
     "LOG_MACROS",
     "ArgValue",
+    "Cut",
     "Event",
     "JSONEventError",
     "Limits",

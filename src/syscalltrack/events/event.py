@@ -48,9 +48,17 @@ class SockAddr:
         return cls(family, None, None, raw)
 
 
+class Cut(bytes):
+    """The start of a string whose rest did not fit the engine's record: text outputs
+    print `...` after it, JSON flags it `"cut": true`; otherwise plain bytes."""
+
+    __slots__ = ()
+
+
 # What a decoded argument can be: an integer (normalised to its C type), a
-# string or buffer (raw bytes, never decoded as text), NULL, memory we could not
-# read, a string array (argv), or a socket address.
+# string or buffer (raw bytes, never decoded as text; a `Cut` when only its
+# start was carried), NULL, memory we could not read, a string array (argv),
+# or a socket address.
 ArgValue = int | bytes | None | Unreadable | tuple[bytes, ...] | SockAddr
 
 

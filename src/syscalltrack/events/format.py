@@ -19,9 +19,11 @@ A macro is `%` and a run of letters, so `%sid_%sname` is `%sid`, `_`,
     %%          a literal percent sign
 
 `%comm`, `%cwd`, `%path` and string arguments print in double quotes, as the
-article's `"rm" : "./dummy" delete by 0 --> 0`.  The original manual's default
-format shows the bare name (`876[mkdir]`); rather than give `%comm` two
-meanings, the default format uses `%barecomm`.  Unknown values (`%retval` of
+article's `"rm" : "./dummy" delete by 0 --> 0`; one cut (at `max_string`, or a
+`Cut` of which the engine carried only the start) ends in `...` after its quotes,
+`"/very/long/pa"...`.  The original manual's default format shows the bare
+name (`876[mkdir]`); rather than give `%comm` two meanings, the default format
+uses `%barecomm`.  Unknown values (`%retval` of
 a before rule, `%cwd` or `%path` not captured, no rule name) print as `?`.
 An unknown `%word` is left as it is; `unknown_macros` lets the rule validator
 reject it.  `%params` is the original's: integers in signed decimal of their
@@ -45,7 +47,7 @@ from weakref import WeakKeyDictionary
 
 from ..syscalls import Arg, ArgKind
 from ..syscalls.constants import ADDRESS_FAMILIES, AT_FDCWD, AT_FLAGS, MODES, OPEN_FLAGS
-from .event import ArgValue, Event, SockAddr, Unreadable
+from .event import ArgValue, Cut, Event, SockAddr, Unreadable
 from .view import EventView, Memo, Template
 
 DEFAULT_FORMAT = "syscall: %pid[%barecomm]: %sid_%sname(%params) (rule %ruleid)"
@@ -138,7 +140,7 @@ def _other(value: ArgValue, limits: Limits, null: str) -> str:
     if isinstance(value, Unreadable):
         return f"0x{value.address:x}"
     if isinstance(value, bytes):
-        return quote(value, limits.max_string)
+        return quote(value, limits.max_string, value.__class__ is Cut)
     if isinstance(value, tuple):
         return _strarray(value, limits)
     if isinstance(value, SockAddr):
@@ -149,7 +151,7 @@ def _other(value: ArgValue, limits: Limits, null: str) -> str:
 def _strarray(items: tuple[bytes, ...], limits: Limits) -> str:
     cut = limits.max_array is not None and len(items) > limits.max_array
     shown = items[: limits.max_array] if cut else items
-    body = ", ".join(quote(s, limits.max_string) for s in shown)
+    body = ", ".join(quote(s, limits.max_string, s.__class__ is Cut) for s in shown)
     return f"[{body}, ...]" if cut else f"[{body}]"
 
 
@@ -173,11 +175,16 @@ def _sockaddr(sa: SockAddr) -> str:
 def _make_printers(null: str, symbolic: bool) -> dict[ArgKind, Printer]:
     """One printer per kind: faithful (`%params`) or strace-like (`%args`)."""
 
+    # A Cut (only the start of the value reached us) prints `...` after its quotes.
     def path(v, a, bits, e, lim):
-        return quote(v) if v.__class__ is bytes else _other(v, lim, null)
+        if v.__class__ is bytes:
+            return quote(v)
+        return quote(v, None, True) if v.__class__ is Cut else _other(v, lim, null)
 
     def string(v, a, bits, e, lim):
-        return quote(v, lim.max_string) if v.__class__ is bytes else _other(v, lim, null)
+        if v.__class__ is bytes:
+            return quote(v, lim.max_string)
+        return quote(v, lim.max_string, True) if v.__class__ is Cut else _other(v, lim, null)
 
     def buffer(v, a, bits, e, lim):
         if v.__class__ is not bytes:

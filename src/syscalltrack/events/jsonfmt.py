@@ -15,7 +15,9 @@ Each argument has `name`, `type` (C type), `kind` (decoding kind), `raw` (the
 register value normalised to its C type) and, when the engine decoded it,
 `value`; `path` (resolved absolute path), `length_arg` (index of the length
 argument of a buffer or socket address) and `compat` (true: an i386
-argument, `long` is 32-bit) only when they exist.
+argument, `long` is 32-bit) only when they exist; `cut` (true, right after
+`value`) when the value is only the start of the string the caller passed:
+the rest did not fit the engine's record (a `Cut`).
 
 Byte strings (comm, cwd, paths, string values, argv items) that are valid
 UTF-8 are JSON strings; any other is `{"base64": "..."}`, so every byte
@@ -39,7 +41,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from ..syscalls import Arg, ArgKind
-from .event import ArgValue, Event, SockAddr, Unreadable
+from .event import ArgValue, Cut, Event, SockAddr, Unreadable
 from .view import EventView, Memo, Template
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -89,6 +91,13 @@ def _unvalue(obj: Any) -> ArgValue:
     return SockAddr(obj["family"], address, obj["port"], _unb(obj["raw"]))
 
 
+def _uncut(obj: Any) -> Cut:
+    value = _unvalue(obj)
+    if value.__class__ is not bytes:
+        raise ValueError("only a byte string can be cut")
+    return Cut(value)
+
+
 @functools.lru_cache(maxsize=4)
 def _second(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
@@ -124,7 +133,10 @@ def to_dict(event: Event) -> dict[str, Any]:
     for i, static in enumerate(_static(event.signature)):
         item = {**static, "raw": raw[i]}
         if i < len(values):
-            item["value"] = _value(values[i])
+            value = values[i]
+            item["value"] = _value(value)
+            if value.__class__ is Cut:
+                item["cut"] = True
         if i in paths:
             item["path"] = _b(paths[i])
         args.append(item)
@@ -148,6 +160,14 @@ def to_json(event: Event) -> str:
 def _json_value(value: ArgValue) -> str:
     """What `to_json` prints for an argument value (or a retval, a cwd: ints, None, bytes)."""
     return str(value) if value.__class__ is int else _dumps(_value(value))
+
+
+def _json_arg(value: ArgValue) -> str:
+    """An argument's `value` member's text, and `,"cut":true` after it for a Cut."""
+    if value.__class__ is int:
+        return str(value)
+    text = _dumps(_value(value))
+    return text + ',"cut":true' if value.__class__ is Cut else text
 
 
 def for_view(view: EventView) -> Callable[[tuple], str]:
@@ -187,13 +207,14 @@ def for_view(view: EventView) -> Callable[[tuple], str]:
         line.text(("," if i else "") + _dumps(static)[:-1] + ',"raw":')
         line.expr(view.args[i])
         line.text(',"value":')
-        line.expr(f"_json_value({view.values[i]})")
+        line.expr(f"_json_arg({view.values[i]})")
         line.text("}")
     line.text("]")
     member("log_format", view.log_format)
     line.text("}")
     renderer = view.compile("json", line.body(), line.prelude(), {
-        "_time": _time, "_json_value": _json_value, "_json_comm": _JSON_COMM})
+        "_time": _time, "_json_value": _json_value, "_json_arg": _json_arg,
+        "_json_comm": _JSON_COMM})
     _JSON_VIEWS[view] = renderer
     return renderer
 
@@ -213,7 +234,8 @@ def from_dict(obj: dict[str, Any]) -> Event:
         Arg(a["name"], a["type"], ArgKind(a["kind"]), a.get("length_arg"), a.get("compat", False))
         for a in args
     )
-    values = tuple(_unvalue(a["value"]) for a in args if "value" in a)
+    values = tuple(_uncut(a["value"]) if a.get("cut") else _unvalue(a["value"])
+                   for a in args if "value" in a)
     paths = {i: _unb(a["path"]) for i, a in enumerate(args) if "path" in a}
     cwd = obj["cwd"]
     return Event(

@@ -16,7 +16,7 @@ import socket
 import struct
 import time
 
-from ...events import Event, SockAddr, Unreadable
+from ...events import Cut, Event, SockAddr, Unreadable
 from ...events.event import NO_PATHS
 from ...ptrace import MemoryAccessError, Syscall
 from ...ptrace import proc as procfs
@@ -140,7 +140,7 @@ class CallView:
 
     def string(self, index: int) -> bytes | None:
         value = self.value(index)
-        return value if value.__class__ is bytes else None
+        return value if value.__class__ is bytes or value.__class__ is Cut else None
 
     def path(self, index: int) -> bytes | None:
         paths = self._paths
@@ -253,7 +253,8 @@ class CallView:
         memory = self._call.memory
         try:
             if kind in _STRINGS:
-                name = memory.read_string(addr, STRING_LIMIT)[0]
+                name, cut = memory.read_string(addr, STRING_LIMIT)
+                name = Cut(name) if cut else name
                 if kind is ArgKind.PATH and shape.variant is not None and name[:1] != b"/":
                     return self._on_dirfd(index, name)
                 return name

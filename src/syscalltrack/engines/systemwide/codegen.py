@@ -341,6 +341,8 @@ class _ProgramGen:
                 self._read_slot(k)
             if self.saves_entry:
                 self._save_entry(slots)
+        # The slots whose whole string (up to the window) the frame holds when emitting.
+        self.in_frame = set(self.slots.values()) if self.saves_entry else slots
         for bound in self.rules:
             self._rule(bound)
         c.place("done")
@@ -942,6 +944,16 @@ class _ProgramGen:
         c.ldxdw(R3, R7, ARGS + 8 * arg)
         c.call("probe_read_user_str")
         c.stxdw(R6, off, R0)
+        # A string that fills the record may go on: the record says its whole length (as
+        # the frame's read of up to `window` bytes found it), so user space knows it is cut.
+        whole = c.fresh("whole")
+        c.jne(R0, size, whole)
+        if k not in self.in_frame:
+            self._read_slot(k)
+        c.ldxdw(R1, R7, lay.slot(k))
+        c.jsle(R1, size, whole)
+        c.stxdw(R6, off, R1)
+        c.place(whole)
 
     def _read_filled(self, arg: int, length: int, off: int, size: int) -> None:
         """At the exit, a socket address the call filled in: as many bytes as the

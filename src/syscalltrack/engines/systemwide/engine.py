@@ -51,7 +51,7 @@ from ...bpf.link import Link, attach_raw_tracepoint, attach_tracepoint
 from ...bpf.maps import Map, MapSpec, MapType
 from ...bpf.prog import Program, ProgType
 from ...bpf.ringbuf import RingBuffer
-from ...events.event import Event, Lost, SockAddr, Undecided, Unreadable
+from ...events.event import Cut, Event, Lost, SockAddr, Undecided, Unreadable
 from ...events.view import EventView, Memo, Records
 from ...rules import ActionType, Diagnostic, RuleError, RuleSet, When, rule_text
 from ...syscalls import ArgKind, FromStruct, filled_length
@@ -157,7 +157,16 @@ class _Views(dict):
             elif src in slots and filled_length(sc.args, src) is not None \
                     and rule.when is not When.AFTER:
                 values.append(value)  # filled in by the call: before it, just a pointer
-            elif src in slots:  # a string, buffer or socket address the record carries
+            elif src in slots and arg.kind in (ArgKind.PATH, ArgKind.STRING):
+                # A string the record carries: its length (NUL included) may exceed the
+                # record's bytes, and then what is there is only its start -- a Cut.
+                length, data = comm + 1 + 2 * slots[src], comm + 2 + 2 * slots[src]
+                cut = self.plan.layout.record_string
+                values.append(f"(None if r[{field}] == 0 else r[{data}][:r[{length}] - 1] "
+                              f"if 0 < r[{length}] <= {cut} else Cut(r[{data}][:{cut - 1}]) "
+                              f"if r[{length}] > 0 else Unreadable(r[{field}]))")
+            elif src in slots:  # a buffer or socket address (a buffer's printer sees from its
+                # length argument whether the record holds all of it)
                 length, data = comm + 1 + 2 * slots[src], comm + 2 + 2 * slots[src]
                 cut = self.plan.layout.record_string
                 wrap = "_sockaddr" if arg.kind is ArgKind.SOCKADDR else ""
@@ -180,8 +189,8 @@ class _Views(dict):
             abi=sc.abi, nr=sc.nr, name=sc.name, signature=signature, when=rule.when.value,
             rule=rule.name, action=rule.action.type.value, log_format=rule.action.log_format,
             args=args, values=values, fields=fields,
-            namespace={"Unreadable": Unreadable, "_comm": self.comm, "_comm_get": self.comm.get,
-                       "_sockaddr": SockAddr.decode},
+            namespace={"Unreadable": Unreadable, "Cut": Cut, "_comm": self.comm,
+                       "_comm_get": self.comm.get, "_sockaddr": SockAddr.decode},
             undecided_index=rule_index if kind == KIND_UNDECIDED else None)
 
 
