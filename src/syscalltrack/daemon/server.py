@@ -46,6 +46,8 @@ BATCH = 4096  # records per loop turn: bounds latency and memory (8192 cost 7 MB
 #                with the JSON file, for no more throughput)
 RECV_SIZE = 65536
 END_GRACE = 2.0  # seconds an orderly stop gives readers in all to take their last lines
+OUT_LIMIT = 1 << 20  # answers a client has not read: past this, its next requests wait
+ACCEPT_PAUSE = 1.0  # seconds: out of descriptors, stop accepting for this long
 Key = tuple[bool, str | None]  # (json, format override): one rendering
 DEFAULT_KEY: Key = (False, None)
 JSON_KEY: Key = (True, None)
@@ -112,6 +114,9 @@ class Daemon:
         self.restored: int | None = None
         self.stopping = False
         self._listener: socket.socket | None = None
+        self._accept_paused = 0.0  # monotonic time to listen again at (0: listening)
+        self._refused_since_warning = 0
+        self._accept_warned_at = -3600.0
         self._pidfd = -1
         self._ring_fd = -1
         self._wake_r: socket.socket | None = None
@@ -239,7 +244,10 @@ class Daemon:
         """Run until unloaded or signalled to stop."""
         while not self.stopping:
             backlog = self.engine is not None and self.engine.pending()
-            for key, mask in self.sel.select(0 if backlog else TICK if self.engine else None):
+            if self._accept_paused and time.monotonic() >= self._accept_paused:
+                self._resume_accept()
+            timeout = 0 if backlog else TICK if self.engine or self._accept_paused else None
+            for key, mask in self.sel.select(timeout):
                 what = key.data
                 if what == "ring":
                     self._pump()
@@ -376,7 +384,7 @@ class Daemon:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as err:  # EMFILE and the like: keep serving the others
-                self._warn(f"syscalltrack: accept: {err.strerror}")
+                self._pause_accept(err)
                 return
             creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                     struct.calcsize("3i"))
@@ -389,9 +397,32 @@ class Daemon:
                 conn.closing = True
                 self._flush_control(conn)
 
+    def _pause_accept(self, err: OSError) -> None:
+        """Out of descriptors (or memory): the pending connection stays queued and the
+        listener stays readable, so stop listening for a moment instead of spinning, and
+        warn once a minute at most."""
+        self._refused_since_warning += 1
+        now = time.monotonic()
+        if now - self._accept_warned_at >= 60:
+            more = self._refused_since_warning - 1
+            self._warn(f"syscalltrack: cannot accept connections: {err.strerror}; pausing "
+                       f"{ACCEPT_PAUSE:g} s at a time" + (f" ({more} more since the last "
+                                                        "warning)" if more else ""))
+            self._accept_warned_at, self._refused_since_warning = now, 0
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(self._listener)
+        self._accept_paused = now + ACCEPT_PAUSE
+
+    def _resume_accept(self) -> None:
+        self._accept_paused = 0.0
+        if self._listener is not None:
+            self.sel.register(self._listener, selectors.EVENT_READ, "listen")
+
     def _on_control(self, conn: _Control, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:
             self._flush_control(conn)
+            if not self._is_reader(conn):
+                self._serve_lines(conn)  # requests that waited for the answers to drain
         if not mask & selectors.EVENT_READ:
             return
         try:
@@ -411,18 +442,26 @@ class Daemon:
                 self._close_control(conn)
             return
         conn.inbuf += data
-        while not conn.closing and b"\n" in conn.inbuf:
-            line, _, rest = conn.inbuf.partition(b"\n")
-            conn.inbuf = bytearray(rest)
-            self._handle(conn, bytes(line))
-            if self._is_reader(conn):
-                return
+        if self._serve_lines(conn):
+            return
         if len(conn.inbuf) > protocol.MAX_REQUEST:
             conn.inbuf.clear()
             self._reply(conn, protocol.error(
                 f"request longer than {protocol.MAX_REQUEST} bytes without a newline"))
             conn.closing = True
             self._flush_control(conn)
+
+    def _serve_lines(self, conn: _Control) -> bool:
+        """Answer the complete requests received, while the client reads its answers
+        (one that does not cannot make the daemon hold more than OUT_LIMIT for it);
+        True once the connection became a reader or was closed."""
+        while not conn.closing and len(conn.out) < OUT_LIMIT and b"\n" in conn.inbuf:
+            line, _, rest = conn.inbuf.partition(b"\n")
+            conn.inbuf = bytearray(rest)
+            self._handle(conn, bytes(line))
+            if self._is_reader(conn):
+                return True
+        return False
 
     def _is_reader(self, conn: _Control) -> bool:
         try:
@@ -446,8 +485,8 @@ class Daemon:
         if conn.closing and not conn.out:
             with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_WR)  # the client sees the end after our answer
-        self.sel.modify(conn.sock, selectors.EVENT_READ |
-                        (selectors.EVENT_WRITE if conn.out else 0), conn)
+        self.sel.modify(conn.sock, (selectors.EVENT_READ if len(conn.out) < OUT_LIMIT else 0)
+                        | (selectors.EVENT_WRITE if conn.out else 0), conn)
 
     def _close_control(self, conn: _Control) -> None:
         with contextlib.suppress(KeyError, ValueError):
@@ -458,7 +497,7 @@ class Daemon:
         """Answer one request; nothing a client sends can stop the daemon."""
         try:
             request = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:  # (deep nesting)
             self._reply(conn, protocol.error(f"malformed request (not JSON: {err})"))
             return
         if not isinstance(request, dict) or not isinstance(request.get("op"), str):
@@ -487,6 +526,11 @@ class Daemon:
     def _op_upload(self, _conn, req) -> bytes:
         text = _field(req, "text", str)
         filename = _field(req, "filename", str, "<upload>")
+        try:  # (JSON can carry lone surrogates; the saved copy could not be written)
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise _BadRequest(f"{filename}: the rule text is not valid Unicode (a lone "
+                              f"surrogate at offset {err.start}); nothing changed") from None
         try:
             ruleset = load_rules(text, filename=filename)
             if not ruleset.rules:
@@ -548,7 +592,7 @@ class Daemon:
         self.stream.end(END_GRACE)
         conn = self._unload_answer
         if conn is not None:
-            conn.sock.setblocking(True)
+            conn.sock.settimeout(END_GRACE)  # a client that does not read: not forever
             with contextlib.suppress(OSError):
                 conn.sock.sendall(bytes(conn.out) + protocol.encode(
                     {"ok": True, "pid": os.getpid()}))
@@ -568,11 +612,11 @@ class Daemon:
             LogFormat(fmt)  # compiled here so a bad one is refused, not met mid-stream
         if last < 0:
             raise _BadRequest("last must be 0 or more")
-        conn.sock.setblocking(True)
-        conn.sock.sendall(bytes(conn.out) + protocol.encode({"ok": True}))
         self.sel.unregister(conn.sock)
         key = (json_, None if json_ else fmt)
         reader = self.stream.add(conn.sock, key, end_mark)
+        # The answers it has not read yet, then ours: first in its backlog, never blocking.
+        reader.preface(bytes(conn.out) + protocol.encode({"ok": True}))
         self.sel.register(conn.sock, selectors.EVENT_READ, reader)
         if last:
             items = self._history_tail(last)
@@ -580,7 +624,7 @@ class Daemon:
                 reader.offer("".join(f"{line}\n" for line in self._render(key, items))
                              .encode("utf-8", "backslashreplace"),
                              sum(x.count if x.__class__ is Lost else 1 for x in items))
-                self._flush_reader(reader)
+        self._flush_reader(reader)
         return None
 
     def _op_status(self, _conn, _req) -> bytes:

@@ -60,6 +60,11 @@ class Reader:
         self._chunks.append(memoryview(data))
         self.backlog += len(data)
 
+    def preface(self, data: bytes) -> None:
+        """Queue what must come first whatever the limit: the answer to the request that
+        made this connection a reader (it counts against the backlog like the rest)."""
+        self._put(data)
+
     def offer(self, data: bytes, events: int) -> None:
         """Queue a batch of ``events`` rendered as ``data``, or count it lost if it won't fit."""
         if self.closed:
