@@ -235,6 +235,34 @@ class TraceeMemory:
         except pt.PtraceError as exc:
             raise MemoryAccessError(self.pid, addr, exc.errno) from None
 
+    def stack_room(self, sp: int) -> tuple[int, str]:
+        """Bytes of writable memory right below ``sp`` that belong to sp's own mapping,
+        and that mapping's name (``[stack]``, ``[heap]``, a file, or "").
+
+        Read from ``/proc/PID/maps`` (the caller is stopped, so its mappings do not
+        change meanwhile).  The mapping is the one holding the byte just below ``sp``:
+        a stack pointer at the very top of its mapping has pushed nothing yet.  0 when
+        that byte is in no mapping or in one the program cannot write.
+        """
+        below = sp - 1
+        try:
+            with open(f"/proc/{self.pid}/maps", "rb") as f:
+                for line in f:
+                    dash = line.index(b"-")
+                    space = line.index(b" ", dash)
+                    start = int(line[:dash], 16)
+                    if start > below:
+                        break  # sorted by address: none holds it
+                    if below < int(line[dash + 1:space], 16):
+                        fields = line.split(None, 5)
+                        name = fields[5].strip().decode(errors="replace") if len(fields) > 5 else ""
+                        if fields[1][1:2] != b"w":
+                            return 0, name
+                        return sp - start, name
+        except OSError as exc:
+            raise MemoryAccessError(self.pid, sp, exc.errno or errno.EFAULT) from None
+        return 0, ""
+
     def place_below_stack(self, sp: int, data: bytes) -> int:
         """Copy ``data`` under the stack pointer of a thread stopped in a syscall.
 
@@ -243,10 +271,54 @@ class TraceeMemory:
         function's locals, so we skip it); the thread is inside the kernel, so it cannot
         push anything there until the call returns; signal frames for this thread are
         only built once the call has returned.  Other threads never use this stack.
-        The caveat: a call that is interrupted and restarted after a signal handler ran
-        re-reads the argument after the handler's frame may have overwritten the copy.
+        The tracer puts the argument registers back at the call's exit stop, so a call
+        the kernel restarts (after a signal handler, whose frame may overwrite the copy)
+        enters again with its original arguments and is rewritten afresh.
         Returns the address, 16-byte aligned.
+
+        Only if there is stack there: see :meth:`check_below_stack`, called first, which
+        raises :class:`StackRoomError` and writes nothing when the copy does not fit.
         """
-        addr = (sp - RED_ZONE - len(data)) & ~15
+        addr = below_stack(sp, len(data))
+        self.check_below_stack(sp, addr)
         self.write(addr, data)
         return addr
+
+    def check_below_stack(self, sp: int, addr: int) -> None:
+        """Raise :class:`StackRoomError` unless ``[addr, sp)`` is writable stack of the caller.
+
+        PTRACE_POKEDATA and ``/proc/PID/mem`` write any page of a private mapping, read-only
+        or PROT_NONE ones included, so a small stack (a signal stack, a coroutine's, a
+        small thread's) would otherwise let the copy land in whatever lies below it.
+        The whole range must be in the mapping that holds ``sp``.  A stack pointer in
+        ``[heap]`` is refused outright: the stack is then a malloc'd block (a signal or
+        coroutine stack) whose bounds the mapping does not show, and the heap right
+        below it is other live objects.  (A stack carved out of some other big anonymous
+        mapping cannot be told apart from a thread's own stack: the limit of this check.)
+        """
+        room, name = self.stack_room(sp)
+        needed = sp - addr
+        if name == "[heap]":
+            raise StackRoomError(
+                f"the caller's stack pointer {sp:#x} is in the heap (a malloc'd signal or "
+                f"coroutine stack, whose size is unknown): nowhere safe to copy "
+                f"{needed} bytes below it")
+        if needed > room:
+            raise StackRoomError(
+                f"not enough room on the caller's stack below sp ({needed} bytes needed, "
+                f"{room} available)")
+
+
+def below_stack(sp: int, size: int) -> int:
+    """Where :meth:`TraceeMemory.place_below_stack` puts ``size`` bytes under ``sp``."""
+    return (sp - RED_ZONE - size) & ~15
+
+
+class StackRoomError(OSError):
+    """A REWRITE copy would not fit on the caller's stack; nothing was written."""
+
+    def __init__(self, message: str):
+        super().__init__(errno.EFAULT, message)
+
+    def __str__(self) -> str:
+        return self.strerror

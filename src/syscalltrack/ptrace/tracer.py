@@ -34,7 +34,7 @@ from syscalltrack.ptrace.events import (
     ProcessEvent,
     Syscall,
 )
-from syscalltrack.ptrace.memory import MemoryAccessError, TraceeMemory
+from syscalltrack.ptrace.memory import StackRoomError, TraceeMemory, below_stack
 from syscalltrack.ptrace.seccomp import (
     RET_ACTION_MASK,
     RET_ALLOW,
@@ -70,7 +70,8 @@ class _Tracee:
     """Per-thread state.  ``detach`` is None, or the signal to leave it with at its next stop."""
 
     __slots__ = ("detach", "doomed", "force_ret", "memory", "owned", "pending", "policy",
-                 "pre_exec", "rewind", "started", "syscall_mode", "task", "tgid", "tid")
+                 "pre_exec", "restore", "rewind", "started", "syscall_mode", "task", "tgid",
+                 "tid")
 
     def __init__(self, tid: int, tgid: int, syscall_mode: bool, owned: bool,
                  policy: Policy | None, started: bool):
@@ -82,6 +83,8 @@ class _Tracee:
         self.started = started
         self.pending: Syscall | None = None  # call whose exit the consumer wants
         self.force_ret: int | None = None  # return value to impose at the exit stop
+        # {register: original value} of a REWRITE, to put back at the call's exit stop
+        self.restore: dict[str, int] | None = None
         self.pre_exec = False  # spawned child still running our setup code
         self.detach: int | None = None
         self.rewind = False  # on detach at an entry, back up so the call runs later
@@ -445,7 +448,8 @@ class Tracer:
 
     def _resume(self, t: _Tracee, sig: int = 0) -> None:
         try:
-            if t.syscall_mode or t.pending is not None or t.force_ret is not None:
+            if (t.syscall_mode or t.pending is not None or t.force_ret is not None
+                    or t.restore is not None):
                 pt.syscall(t.tid, sig)
             else:
                 pt.cont(t.tid, sig)
@@ -494,6 +498,12 @@ class Tracer:
             rval = t.force_ret
             t.force_ret = None
             self._set_return(t, rval)
+        if t.restore is not None:
+            # Before the consumer hears of the exit, not after: the call is over, and
+            # whatever on_exit does (raise, stop() the tracer, which then detaches or
+            # kills) the thread must not be left holding the scratch copy's address.
+            # The consumer's Syscall already carries the arguments as they were.
+            self._restore_args(t)
         call, t.pending = t.pending, None
         if call is not None:
             self.consumer.on_exit(call, rval)
@@ -571,24 +581,57 @@ class Tracer:
         pt.setregs(t.tid, r)
 
     def _rewrite(self, t: _Tracee, call: Syscall, changes: Mapping[int, int | bytes]) -> bool:
+        """Change the call's arguments; False (nothing written) if a string has nowhere to go.
+
+        Strings are copied below the stack pointer (see ``place_below_stack``), each below
+        the one before.  Every copy is checked before anything is written: it must fit in
+        the caller's stack, and for an i386 call below 4 GiB (a 32-bit register holds the
+        address).  The registers changed are kept in ``t.restore`` and put back at the
+        call's exit stop: the kernel preserves them across a syscall, and inline-syscall
+        code relies on that.
+        """
         r = self._regs
         pt.getregs(t.tid, r)
         names = pt.ARG_REGS_I386 if call.abi == "i386" else pt.ARG_REGS_X86_64
-        sp = r.rsp
+        top = sp = r.rsp
+        new: dict[str, int] = {}
+        copies: list[tuple[int, bytes]] = []
         try:
             for index, value in sorted(changes.items()):
                 if isinstance(value, bytes):
                     data = value if value.endswith(b"\0") else value + b"\0"
-                    value = t.memory.place_below_stack(sp, data)
-                    sp = value  # a second string goes below the first
-                    if call.abi == "i386" and value > 0xFFFFFFFF:
-                        raise MemoryAccessError(t.tid, value, _errno.EFAULT)
-                setattr(r, names[index], value & _U64)
+                    value = sp = below_stack(sp, len(data))  # a second string goes below
+                    if call.abi == "i386" and value + len(data) > 1 << 32:
+                        raise StackRoomError(
+                            f"the copy's address {value:#x} on the caller's stack does not "
+                            f"fit in 32 bits (the register of an i386 call)")
+                    copies.append((value, data))
+                new[names[index]] = value & _U64
+            if copies:
+                t.memory.check_below_stack(top, sp)
+            for addr, data in copies:
+                t.memory.write(addr, data)
         except OSError as exc:
             self.consumer.on_rewrite_error(call, exc)
             return False
+        t.restore = {name: getattr(r, name) for name in new}
+        for name, value in new.items():
+            setattr(r, name, value)
         pt.setregs(t.tid, r)
         return True
+
+    def _restore_args(self, t: _Tracee) -> None:
+        """Put back the argument registers a REWRITE changed (rax, the result, stays)."""
+        saved, t.restore = t.restore, None
+        r = self._regs
+        try:
+            pt.getregs(t.tid, r)
+            for name, value in saved.items():
+                setattr(r, name, value)
+            pt.setregs(t.tid, r)
+        except pt.PtraceError as exc:
+            if exc.errno != _errno.ESRCH:  # died meanwhile: nothing to put back
+                raise
 
     def _rewind(self, t: _Tracee) -> None:
         """Undo the call in progress: skip it now and point rip back at the syscall insn.
@@ -627,6 +670,11 @@ class Tracer:
                     pt.interrupt(other.tid)
 
     def _detach_at_stop(self, t: _Tracee, sig: int, event: int) -> None:
+        if t.restore is not None and sig == _SYSCALL_TRAP and event == 0:
+            with contextlib.suppress(pt.PtraceError):
+                pt.get_syscall_info(t.tid, self._info)
+                if self._info.raw[0] == pt.OP_EXIT:  # a rewritten call's exit
+                    self._restore_args(t)
         if t.rewind and (event == pt.EVENT_SECCOMP or sig == _SYSCALL_TRAP):
             try:
                 pt.get_syscall_info(t.tid, self._info)
@@ -667,6 +715,10 @@ class Tracer:
                 except (OSError, KeyError, ValueError):
                     tgid = child
             new = _Tracee(child, tgid, t.syscall_mode, t.owned, t.policy, False)
+            if t.restore is not None:
+                # A rewritten fork or clone: the child got a copy of the changed
+                # registers, and has no exit stop of its own to put them back at.
+                new.restore = dict(t.restore)
             if t.owned:
                 self._spawned.add(tgid)
             self._tracees[child] = new
@@ -681,6 +733,7 @@ class Tracer:
                 old = self._forget(former)
                 if old is not None:
                     t.pending, t.force_ret = old.pending, old.force_ret
+            t.restore = None  # the new program's registers: nothing of the old to restore
             t.pre_exec = False
             t.tgid = t.tid
             t.memory.exec_done()
@@ -688,6 +741,8 @@ class Tracer:
         elif event == pt.EVENT_STOP:
             if not t.started:
                 t.started = True  # the first stop of an auto-attached child
+                if t.restore is not None:
+                    self._restore_args(t)
             elif sig in _STOP_SIGNALS:
                 try:
                     pt.listen(t.tid)  # group-stop: stay stopped, but tell us about SIGCONT

@@ -54,6 +54,11 @@ _REWRITABLE = frozenset({ArgKind.PATH, ArgKind.STRING, ArgKind.INT, ArgKind.UINT
 FUNCTIONS = ("usernametoid", "groupnametoid", "ipaddr", "htons")
 
 
+# The longest REWRITE string: 4095 bytes, PATH_MAX with its NUL.  A longer one is useless
+# for any path (ENAMETOOLONG), and it would be copied onto the caller's stack.
+REWRITE_MAX = 4095
+
+
 def validate(rulefile: RuleFile, diagnostics: list[Diagnostic]) -> tuple[Rule, ...]:
     """The rules of `rulefile` with names resolved; problems are appended to `diagnostics`."""
     return tuple(_RuleChecker(rule, diagnostics).check() for rule in rulefile.rules)
@@ -181,6 +186,11 @@ class _RuleChecker:
         elif arg.kind.is_string and kind != STR:
             self.error(value.pos, f"REWRITE value for argument {action.param} "
                                   f"({arg_decl(arg)}) must be a string")
+        elif arg.kind.is_string and isinstance(value, Str) and len(value.value) > REWRITE_MAX:
+            self.error(value.pos, f"REWRITE value for argument {action.param} "
+                                  f"({arg_decl(arg)}) is {len(value.value)} bytes long; at "
+                                  f"most {REWRITE_MAX} (PATH_MAX - 1: no path or name the "
+                                  f"kernel takes is longer)")
         elif not arg.kind.is_string and kind != INT:
             self.error(value.pos, f"REWRITE value for argument {action.param} "
                                   f"({arg_decl(arg)}) must be an integer")
