@@ -103,8 +103,8 @@ def test_attach_to_a_traced_process_is_a_message(helper):
         pt.seize(traced.pid, 0)
         result = attach_error(free.pid, traced.pid)
         assert (result.returncode, result.stderr) == (
-            1, f"sctrace: cannot attach to pid {traced.pid}: Operation not permitted "
-               "(already traced by another tracer?)\n")
+            1, f"sctrace: cannot attach to pid {traced.pid}: it is already traced by pid "
+               f"{os.getpid()} (one tracer per process)\n")
         assert proc_status(free.pid, "TracerPid") == "0"
         assert proc_status(free.pid, "State")[0] == "S"
     finally:

@@ -68,8 +68,11 @@ def selection(expr: str | None) -> frozenset[str]:
 
 def trace(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if bool(command) == bool(args.pids):
+    if command and args.pids:
         raise SystemExit("sctrace: give a command to run, or -p PID to attach, not both")
+    if not command and not args.pids:
+        raise SystemExit("sctrace: give a command to run (sctrace [options] -- CMD ARGS...), "
+                         "or -p PID to attach to a running process")
     if args.format is not None:
         _check_format(args.format)
     ruleset = load_rules(Path(args.rules)) if args.rules else RuleSet(())
@@ -124,9 +127,34 @@ def _attach(ruleset: RuleSet, pids: list[int], emit, names, capture) -> int:
     except PtraceError as err:
         if err.op != "PTRACE_SEIZE":
             raise
-        hint = " (already traced by another tracer?)" if err.errno == errno.EPERM else ""
+        why = _why_not_traceable(err.pid) if err.errno == errno.EPERM else None
         raise SystemExit(f"sctrace: cannot attach to pid {err.pid}: "
-                         f"{os.strerror(err.errno)}{hint}") from None
+                         f"{why or os.strerror(err.errno)}") from None
+
+
+PF_KTHREAD = 0x00200000  # task flags (field 9 of /proc/PID/stat)
+
+
+def _why_not_traceable(pid: int) -> str | None:
+    """The likely reason PTRACE_SEIZE said EPERM, from what /proc shows of `pid`."""
+    if pid == os.getpid():
+        return "that is sctrace itself"
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        with open(f"/proc/{pid}/status", "rb") as f:
+            tracer = next((int(line.split()[1]) for line in f
+                           if line.startswith(b"TracerPid:")), 0)
+    except (OSError, IndexError, ValueError):
+        return None
+    if fields[0] == b"Z":
+        return "it is a zombie (it has exited and waits for its parent to reap it)"
+    if int(fields[6]) & PF_KTHREAD:
+        return "it is a kernel thread"
+    if tracer:
+        return f"it is already traced by pid {tracer} (one tracer per process)"
+    return ("not permitted (a Yama ptrace_scope setting, or a process in another user "
+            "namespace?)")
 
 
 class _Log:
