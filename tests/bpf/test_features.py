@@ -55,3 +55,20 @@ def test_render_lists_every_probe(found):
     assert "ways to change a syscall's result:" in text
     assert text.count("\n") >= len(found.program_types) + len(found.helpers)
     assert features.probe() is found  # cached
+
+
+def test_sct_probe_as_non_root_says_it_needs_root_instead_of_blaming_the_kernel():
+    """As another user every load fails with EPERM: probing would report a kernel that
+    allows nothing. The answer is a request to run it as root, status 1."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        # Imports first: the interpreter lives under /root (0700), closed to nobody.
+        [sys.executable, "-c", "import os, sys; from syscalltrack.cli.sct import main; "
+         "os.setgroups([]); os.setresgid(65534, 65534, 65534); "
+         "os.setresuid(65534, 65534, 65534); sys.exit(main(['probe']))"],
+        capture_output=True, text=True)
+    assert done.returncode == 1, done
+    assert done.stderr.startswith("sct probe: run it as root"), done.stderr
+    assert "as uid 65534" in done.stderr and done.stdout == ""

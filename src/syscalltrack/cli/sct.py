@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from ..bpf import features
@@ -53,6 +54,10 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 
 def show_probe(_args: argparse.Namespace) -> int:
+    if os.geteuid() != 0:  # every load would fail with EPERM, which says nothing of the kernel
+        raise SystemExit(f"sct probe: run it as root: it answers by loading programs, which "
+                         f"needs root (CAP_BPF, CAP_PERFMON); as uid {os.geteuid()} every "
+                         "answer would be 'not permitted', whatever the kernel allows")
     print(features.probe().render())
     return 0
 
