@@ -72,14 +72,26 @@ class Task:
     tracer closes it when it forgets the thread.
     """
 
-    __slots__ = ("_fd", "tid")
+    __slots__ = ("_fd", "_last", "tid")
 
     def __init__(self, tid: int):
         self.tid = tid
         self._fd = -1
+        self._last: bytes | None = None  # the name last read: what a dead thread was called
 
     def comm(self) -> bytes:
-        """The thread's name now (OSError once the thread is gone)."""
+        """The thread's name now; once it is gone, the name last read (a call it died in
+        is still shown with it), or OSError if none was ever read."""
+        try:
+            name = self._read_comm()
+        except OSError:
+            if self._last is None:
+                raise
+            return self._last
+        self._last = name
+        return name
+
+    def _read_comm(self) -> bytes:
         fd = self._fd
         if fd < 0:
             try:

@@ -86,6 +86,10 @@ def parse(text: str, filename: str = "<rules>",
     findings; without a list they raise RuleError.
     """
     collected: list[Diagnostic] = []
+    if "\r" in text and "\n" not in text:  # read as one line, it would fail somewhere odd
+        raise RuleError([Diagnostic(Pos(filename, 1, text.index("\r") + 1),
+                                    "the lines end with CR alone (old Mac style); convert "
+                                    "the file to LF or CRLF line endings")])
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as exc:

@@ -140,8 +140,9 @@ class _RuleChecker:
             if code.name is not None and code.name not in ERRNO:
                 self.error(code.pos, f"unknown errno name '{code.name}'"
                            + _did_you_mean(code.name, ERRNO))
-            elif code.number is not None and code.number >= BIT63:
-                self.error(code.pos, f"error_code {code.number} does not fit in 64 bits")
+            elif code.number is not None and code.number >= BIT63 and not code.negative:
+                self.error(code.pos, f"error_code {code.number} does not fit in a signed "
+                                     "64-bit return value")
             elif code.number is not None and code.negative and code.number > MAX_ERRNO:
                 # Neither an errno nor a plausible result: seccomp cannot return it.
                 self.error(code.pos, f"error_code -{code.number} is not an errno: a negative "

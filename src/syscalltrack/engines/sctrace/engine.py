@@ -14,6 +14,7 @@ wait for the events before them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 
 from ...events import Event
@@ -204,6 +205,9 @@ class RuleConsumer(Consumer):
             view = _view(views, call, plan, variant)
             if view is not None:
                 view.values()
+        if plan.traced:  # shown even if the process dies in the call: its name while alive
+            with contextlib.suppress(OSError):
+                call.task.comm()  # (the Task keeps the name it read last)
         self._entries[call.tid] = (plan, views)
 
 
