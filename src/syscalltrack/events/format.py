@@ -181,10 +181,8 @@ def _make_printers(null: str, symbolic: bool) -> dict[ArgKind, Printer]:
             return quote(v)
         return quote(v, None, True) if v.__class__ is Cut else _other(v, lim, null)
 
-    def string(v, a, bits, e, lim):
-        if v.__class__ is bytes:
-            return quote(v, lim.max_string)
-        return quote(v, lim.max_string, True) if v.__class__ is Cut else _other(v, lim, null)
+    def string(v, a, bits, e, lim):  # (a Cut goes through _other, which marks it)
+        return quote(v, lim.max_string) if v.__class__ is bytes else _other(v, lim, null)
 
     def buffer(v, a, bits, e, lim):
         if v.__class__ is not bytes:
