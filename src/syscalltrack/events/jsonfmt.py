@@ -164,9 +164,7 @@ def _json_value(value: ArgValue) -> str:
 
 def _json_arg(value: ArgValue) -> str:
     """An argument's `value` member's text, and `,"cut":true` after it for a Cut."""
-    if value.__class__ is int:
-        return str(value)
-    text = _dumps(_value(value))
+    text = _json_value(value)
     return text + ',"cut":true' if value.__class__ is Cut else text
 
 
