@@ -63,6 +63,13 @@ class Tracker:
         assert done.returncode == 0, f"{name} {args}: {done.stderr}"
         return done.stdout
 
+    def loaded_with(self, rules: Path, text: str) -> str:
+        """sct_load, then `text` written to `rules` and uploaded; the set as downloaded."""
+        self.ok("sct_load")
+        rules.write_text(text)
+        self.ok("sct_config", "upload", str(rules))
+        return self.ok("sct_config", "download")
+
     def follow(self, *args: str, stdout=subprocess.PIPE) -> subprocess.Popen:
         """An sctlog process, stopped at teardown; returns once it is registered."""
         before = len(self.status()["readers"])

@@ -153,11 +153,7 @@ def test_malformed_requests_are_answered_and_the_daemon_stays_up(tracker):
 
 
 def test_an_invalid_set_changes_nothing_and_every_error_is_printed(tracker, tmp_path):
-    tracker.ok("sct_load")
-    good = tmp_path / "good.conf"
-    good.write_text(UNLINK)
-    tracker.ok("sct_config", "upload", str(good))
-    before = tracker.ok("sct_config", "download")
+    before = tracker.loaded_with(tmp_path / "good.conf", UNLINK)
     bad = tmp_path / "bad.conf"
     bad.write_text(rule("a", "nosuchcall") + rule("b", "unlink", "PARAMS[1] == 3"))
     done = tracker.tool("sct_config", "upload", str(bad))

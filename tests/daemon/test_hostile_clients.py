@@ -19,9 +19,8 @@ UNLINK = rule("unlink_rule1", "unlink")
 
 
 def connect() -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = client.connect()
     sock.settimeout(SAFETY)
-    sock.connect(protocol.control_socket())
     return sock
 
 
@@ -44,11 +43,7 @@ def test_deeply_nested_json_is_an_error_answer_not_the_end_of_the_daemon(tracker
 
 
 def test_a_client_that_never_reads_its_answers_holds_up_nobody(tracker, tmp_path):
-    tracker.ok("sct_load")
-    rules = tmp_path / "r.conf"
-    rules.write_text(UNLINK)
-    tracker.ok("sct_config", "upload", str(rules))
-    loaded = tracker.ok("sct_config", "download")
+    loaded = tracker.loaded_with(tmp_path / "r.conf", UNLINK)
     pending = 20_000  # status answers of ~1 KB each: far more than a socket buffers
     with connect() as hog, connect() as follower:
         # Its requests pile up too (the daemon stops reading them past OUT_LIMIT of
@@ -71,11 +66,7 @@ def test_a_client_that_never_reads_its_answers_holds_up_nobody(tracker, tmp_path
 
 
 def test_text_that_is_not_unicode_changes_nothing(tracker, tmp_path):
-    tracker.ok("sct_load")
-    rules = tmp_path / "r.conf"
-    rules.write_text(UNLINK)
-    tracker.ok("sct_config", "upload", str(rules))
-    loaded = tracker.ok("sct_config", "download")
+    loaded = tracker.loaded_with(tmp_path / "r.conf", UNLINK)
     saved = (tracker.state_dir / "rules").read_text()
     other = rule("other", "rmdir") + "# \ud800 comment\n"
     with connect() as sock:

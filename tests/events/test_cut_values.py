@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from view_support import record_of, view_of
 
 from syscalltrack.events import (
     Cut,
-    Event,
     JSONEventError,
     Limits,
     LogFormat,
@@ -21,26 +21,8 @@ from syscalltrack.events import (
 from syscalltrack.events.event import NO_PATHS
 from syscalltrack.events.jsonfmt import for_view as json_for_view
 from syscalltrack.events.jsonfmt import to_dict
-from syscalltrack.events.view import VARIABLE_FIELDS, EventView
 
 START = b"/tmp/" + b"a" * 250  # what a 256-byte record keeps of a longer path
-
-
-def view_of(event: Event) -> EventView:
-    """A view whose records are the event's variable fields, args, then values."""
-    n = len(event.signature)
-    base = 1 + len(VARIABLE_FIELDS)
-    return EventView(
-        abi=event.abi, nr=event.nr, name=event.name, signature=event.signature,
-        when=event.when, rule=event.rule, action=event.action, log_format=event.log_format,
-        args=[f"r[{base + i}]" for i in range(n)],
-        values=[f"r[{base + n + i}]" for i in range(n)],
-        fields={f: f"r[{1 + i}]" for i, f in enumerate(VARIABLE_FIELDS)},
-        namespace={}, undecided_index=None)
-
-
-def record_of(event: Event) -> tuple:
-    return (0, *(getattr(event, f) for f in VARIABLE_FIELDS), *event.args, *event.values)
 
 
 def test_a_cut_is_bytes_and_says_so():

@@ -6,6 +6,7 @@ import weakref
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from view_support import record_of, view_of
 
 from syscalltrack.events import Event, LogFormat, Lost, Undecided
 from syscalltrack.events.event import NO_PATHS
@@ -13,26 +14,9 @@ from syscalltrack.events.format import LOG_MACROS
 from syscalltrack.events.jsonfmt import for_view as json_for_view
 from syscalltrack.events.jsonfmt import to_json
 from syscalltrack.events.render import Renderer
-from syscalltrack.events.view import VARIABLE_FIELDS, EventView, Memo, Records, Template
+from syscalltrack.events.view import EventView, Memo, Records, Template
 
-# A record here is simply the event's variable fields, then its args, then its values.
-KEY_FIELD = 0
-
-
-def view_of(event: Event, undecided: int | None = None) -> EventView:
-    n = len(event.signature)
-    base = 1 + len(VARIABLE_FIELDS)
-    return EventView(
-        abi=event.abi, nr=event.nr, name=event.name, signature=event.signature,
-        when=event.when, rule=event.rule, action=event.action, log_format=event.log_format,
-        args=[f"r[{base + i}]" for i in range(n)],
-        values=[f"r[{base + n + i}]" for i in range(n)],
-        fields={f: f"r[{1 + i}]" for i, f in enumerate(VARIABLE_FIELDS)},
-        namespace={}, undecided_index=undecided)
-
-
-def record_of(event: Event, key=0) -> tuple:
-    return (key, *(getattr(event, f) for f in VARIABLE_FIELDS), *event.args, *event.values)
+KEY_FIELD = 0  # records are view_support's: the key first
 
 
 literal = st.text(st.characters(codec="utf-8"), max_size=6)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,14 +23,6 @@ from syscalltrack.rules import load_rules
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: bpf() and tracefs")
 SAFETY_POLL = 5.0
 RECORD = 256  # SystemwideEngine's default record_string
-
-
-@pytest.fixture
-def work():
-    path = Path(tempfile.mkdtemp(prefix="sct-"))
-    os.chmod(path, 0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def long_path(work: Path, size: int) -> str:

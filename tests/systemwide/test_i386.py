@@ -4,11 +4,8 @@ not get past a rule, and a 64-bit call must not be reported twice."""
 
 import ctypes
 import os
-import shutil
 import struct
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 from systemwide_support import rule
@@ -26,13 +23,6 @@ from syscalltrack.rules import RuleError, load_rules
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: bpf() and tracefs")
 I386_UNLINK, X86_64_UNLINK, MEMFD_SECRET = 10, 87, 447
-
-
-@pytest.fixture
-def work():
-    path = Path(tempfile.mkdtemp(prefix="sct-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def ours(engine, pid):

@@ -2,11 +2,9 @@
 both CPUs, KILL and SUSPEND, 100 rules, a rule that matches nothing, the article's line."""
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,15 +28,6 @@ def unlinker(tmp_path_factory):
     exe = tmp_path_factory.mktemp("bin") / "unlinker"
     subprocess.run(["gcc", "-O1", "-o", str(exe), str(HERE / "unlinker.c")], check=True)
     return str(exe)
-
-
-@pytest.fixture
-def work():
-    """A directory every uid can reach (pytest's tmp_path sits under a 0700 parent)."""
-    path = Path(tempfile.mkdtemp(prefix="sct-"))
-    os.chmod(path, 0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def events(engine, pred, settle=0.3):
