@@ -17,7 +17,7 @@ from ..engines.sctrace import attach, run_command
 from ..events import unknown_macros
 from ..events.format import macros_used
 from ..events.render import Renderer
-from ..ptrace import PtraceError, SpawnError
+from ..ptrace import PtraceError, SpawnError, proc
 from ..rules import RuleSet, load_rules
 from ..syscalls import table
 from .common import run_tool
@@ -132,25 +132,18 @@ def _attach(ruleset: RuleSet, pids: list[int], emit, names, capture) -> int:
                          f"{why or os.strerror(err.errno)}") from None
 
 
-PF_KTHREAD = 0x00200000  # task flags (field 9 of /proc/PID/stat)
-
-
 def _why_not_traceable(pid: int) -> str | None:
     """The likely reason PTRACE_SEIZE said EPERM, from what /proc shows of `pid`."""
     if pid == os.getpid():
         return "that is sctrace itself"
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        with open(f"/proc/{pid}/status", "rb") as f:
-            tracer = next((int(line.split()[1]) for line in f
-                           if line.startswith(b"TracerPid:")), 0)
-    except (OSError, IndexError, ValueError):
+        if proc.state(pid) == "Z":
+            return "it is a zombie (it has exited and waits for its parent to reap it)"
+        if proc.kernel_thread(pid):
+            return "it is a kernel thread"
+        tracer = proc.tracer_pid(pid)
+    except (OSError, KeyError, IndexError, ValueError):
         return None
-    if fields[0] == b"Z":
-        return "it is a zombie (it has exited and waits for its parent to reap it)"
-    if int(fields[6]) & PF_KTHREAD:
-        return "it is a kernel thread"
     if tracer:
         return f"it is already traced by pid {tracer} (one tracer per process)"
     return ("not permitted (a Yama ptrace_scope setting, or a process in another user "

@@ -132,6 +132,18 @@ def state(pid: int) -> str:
     return _status(pid)["State"][:1]
 
 
+PF_KTHREAD = 0x00200000  # task flags, field 9 of /proc/PID/stat
+
+
+def kernel_thread(pid: int) -> bool:
+    """A kernel thread: /proc/PID/status says so (Kthread:, Linux 6.0+), else its flags."""
+    flag = _status(pid).get("Kthread")
+    if flag is not None:
+        return flag == "1"
+    rest = _read(f"/proc/{pid}/stat").rpartition(b") ")[2]
+    return bool(int(rest.split()[6]) & PF_KTHREAD)
+
+
 def cwd(pid: int) -> str:
     return os.readlink(f"/proc/{pid}/cwd")
 
