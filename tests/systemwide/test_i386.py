@@ -102,7 +102,7 @@ def test_i386_unlink_is_logged_once_with_its_abi_and_number(helper, work):
     (work / "x64").touch()
     (work / "x32").touch()
     with SystemwideEngine(load_rules(text)) as engine:
-        assert [d.attach for d in engine.plan.dispatchers] == [("raw_tracepoint", "sys_enter")]
+        assert [d.attach for d in engine.plan.dispatchers] == [("tp_btf", "sys_enter")]
         assert {p.attach[0] for p in engine.plan.programs} == {"sct_x86_enter",
                                                                  "sct_i386_enter"}
         proc = subprocess.Popen([helper, "unlink", f"{work}/x64", "i386unlink", f"{work}/x32"],

@@ -222,8 +222,8 @@ def test_replace_keeps_one_set_active(work):
 def test_dump_shows_rule_source_next_to_its_code():
     text = rule("watch", "unlink", 'PARAMS[1] glob "/etc/*"')
     listing = SystemwideEngine(load_rules(text)).dump()
-    assert "; program sct_unlink_e: RAW_TRACEPOINT on sct_x86_enter:87" in listing
-    assert "; program sct_dispatch_e: RAW_TRACEPOINT on raw_tracepoint:sys_enter" in listing
+    assert "; program sct_unlink_e: TRACING on sct_x86_enter:87" in listing
+    assert "; program sct_dispatch_e: TRACING on tp_btf:sys_enter" in listing
     assert 'filter_expression {PARAMS[1] glob "/etc/*"}' in listing
     assert "call loop" in listing and "r2 = func[dfa_step]" in listing
 

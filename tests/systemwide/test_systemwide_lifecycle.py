@@ -74,7 +74,7 @@ def test_failed_load_leaves_nothing(monkeypatch):
                 raise OSError("attach refused (test)")
             return real(prog, *where)
         return attach
-    for name in ("attach_tracepoint", "attach_raw_tracepoint"):
+    for name in ("attach_tracepoint", "attach_tracing"):
         monkeypatch.setattr(engine_mod, name, flaky(getattr(engine_mod, name)))
     engine = SystemwideEngine(load_rules(TEXT + rule("p", "ptrace")))
     with pytest.raises(OSError, match="test"):

@@ -4,7 +4,7 @@ A rule list runs on its x86_64 call and on each i386 (``int $0x80``) call of
 its family (``unlink``: x86_64 87 and i386 10), with the same body; i386
 programs see 32-bit registers and the compat signature (``long`` and
 pointers 32-bit), and their events say abi ``i386`` with the i386 number.
-The programs hang off raw-tracepoint *dispatchers* (see ``engine`` for why
+The programs hang off *dispatchers* on the raw syscall tracepoints (see ``engine`` for why
 and what that costs). Not seen through their family: the i386 multiplexers
 ``socketcall`` and ``ipc`` (a ``connect`` rule misses ``socketcall(SYS_CONNECT,
 ...)``); a rule may name them directly.
@@ -12,8 +12,8 @@ and what that costs). Not seen through their family: the i386 multiplexers
 Program shape (``dump()`` prints it next to each rule):
 
 * a *prologue* that puts the call's raw arguments into the frame
-  (``layout.py``): from the kernel's ``pt_regs`` (raw tracepoint: x86_64
-  di si dx r10 r8 r9, i386 bx cx dx si di bp, offsets from BTF), from the
+  (``layout.py``): from the kernel's ``pt_regs`` (tp_btf on the raw tracepoint:
+  x86_64 di si dx r10 r8 r9, i386 bx cx dx si di bp, offsets from BTF), from the
   tracepoint context (``syscalls:sys_enter_X`` keeps argument i at the
   offset its format file gives), from the saved entry for exit programs,
   or -- the *test* prologue -- from a fake ``pt_regs`` in the test's own
@@ -123,7 +123,8 @@ TABLES = {(X86_64, When.BEFORE): "sct_x86_enter", (X86_64, When.AFTER): "sct_x86
 
 class Prologue:
     TRACEPOINT = "tracepoint"  # syscalls:sys_enter_X / sys_exit_X context (x86_64 only)
-    RAW = "raw"  # raw sys_enter / sys_exit context (regs, id or ret), tail-called
+    BTF = "btf"  # tp_btf sys_enter / sys_exit context (regs as a BTF pointer, id or ret),
+    # tail-called from a dispatcher
     TEST = "test"
 
 
@@ -156,8 +157,13 @@ class ProgramPlan:
     saves_entry: bool  # the enter program saves the frame for after rules
     instructions: tuple[Instruction, ...]
     prog_type: ProgType
-    attach: tuple[str, str]
+    attach: tuple[str, str]  # (PROG_ARRAY, call number) for a dispatcher's table entry
     rule_spans: tuple[tuple[int, int, int], ...] = ()  # (rule index, first, last instruction)
+    attach_btf_id: int = 0  # a tp_btf program's raw tracepoint (its btf_trace_* typedef)
+
+    @property
+    def tail_called(self) -> bool:
+        return self.attach[0] in TABLES.values()
 
 
 def _signature(bound: BoundRule, sc: Syscall | None = None) -> tuple[Arg, ...]:
@@ -322,7 +328,7 @@ class _ProgramGen:
             c.ldxdw(R0, R7, NR)
             _load_const(c, R1, nr_word(self.sc))
             c.jne(R0, R1, "done")
-            if self.prologue == Prologue.RAW:
+            if self.prologue == Prologue.BTF:
                 c.ldxdw(R0, R6, 8)  # sys_exit's ctx[1]: the return value
             else:
                 ret = tracefs.event_format("syscalls",
@@ -380,16 +386,24 @@ class _ProgramGen:
                 c.ldxdw(R0, R6, f.offset)
                 c.stxdw(R7, ARGS + 8 * i, R0)
         else:
-            # ctx[0] is pt_regs: the kernel's (raw tracepoint), or a fake one in the
-            # test's memory (test runs execute in the caller: probe_read_user works).
-            read = "probe_read_user" if self.prologue == Prologue.TEST else "probe_read_kernel"
+            # ctx[0] is pt_regs: the kernel's, typed by BTF, so read with plain
+            # (fault-safe) loads; or a fake one in the test's memory (test runs execute
+            # in the caller: probe_read_user works).
             c.ldxdw(R8, R6, 0)
             regs = self.kern.regs[self.abi]
             for i, where in enumerate(self.sc.layout):
-                self._read_register(read, regs[where[0]], ARGS + 8 * i)
-                if len(where) == 2:  # an i386 64-bit value: the high half in TMP
-                    self._read_register(read, regs[where[1]], TMP, frame=R10)
-                    c.ldxdw(R0, R10, TMP)
+                if self.prologue == Prologue.TEST:
+                    self._read_register(regs[where[0]], ARGS + 8 * i)
+                else:  # an i386 register is its low half only, as the kernel reads it
+                    load = c.ldxw if self.abi == I386 else c.ldxdw
+                    load(R0, R8, regs[where[0]])
+                    c.stxdw(R7, ARGS + 8 * i, R0)
+                if len(where) == 2:  # an i386 64-bit value: the high half
+                    if self.prologue == Prologue.TEST:
+                        self._read_register(regs[where[1]], TMP, frame=R10)
+                        c.ldxdw(R0, R10, TMP)
+                    else:
+                        c.ldxw(R0, R8, regs[where[1]])
                     c.lsh(R0, 32)
                     c.ldxdw(R1, R7, ARGS + 8 * i)
                     c.or_(R0, R1)
@@ -417,16 +431,16 @@ class _ProgramGen:
             c.st(8, R7, EXTRA + 8, 0)
             c.place("how_ok")
 
-    def _read_register(self, read: str, offset: int, dst: int, frame=R7) -> None:
-        """frame[dst] = the register at `offset` in pt_regs (R8); an i386 one is the
-        low half only, as the kernel reads it."""
+    def _read_register(self, offset: int, dst: int, frame=R7) -> None:
+        """frame[dst] = the register at `offset` in the test's fake pt_regs (R8); an
+        i386 one is the low half only, as the kernel reads it."""
         c = self.c
         c.mov(R1, frame)
         c.add(R1, dst)
         c.mov(R2, 8)
         c.mov(R3, R8)
         c.add(R3, offset)
-        c.call(read)
+        c.call("probe_read_user")
         if self.abi == I386:
             c.ldxw(R0, frame, dst)
             c.stxdw(frame, dst, R0)
@@ -440,36 +454,26 @@ class _ProgramGen:
             c.rsh(R0, 32)
             c.stxw(R7, PID, R0)
         if variables & {"EUID", "SUID", "EGID", "SGID"}:
-            self._read_task(k.task_cred, CRED, k.cred_size, k.cred_start)
+            c.call("get_current_task_btf")
+            c.ldxdw(R1, R0, k.task_cred)
+            for off in range(0, k.cred_size, 4):
+                c.ldxw(R0, R1, k.cred_start + off)
+                c.stxw(R7, CRED + off, R0)
         elif variables & {"UID", "GID"}:
             c.call("get_current_uid_gid")
             c.stxw(R7, CRED + k.cred["uid"], R0)
             c.rsh(R0, 32)
             c.stxw(R7, CRED + k.cred["gid"], R0)
         if "PPID" in variables:
-            self._read_task(k.task_real_parent, PPID, 4, k.task_tgid)
+            c.call("get_current_task_btf")
+            c.ldxdw(R1, R0, k.task_real_parent)
+            c.ldxw(R0, R1, k.task_tgid)
+            c.stxw(R7, PPID, R0)
         if "COMM" in variables:
             c.mov(R1, R7)
             c.add(R1, self.layout.comm)
             c.mov(R2, 16)
             c.call("get_current_comm")
-
-    def _read_task(self, pointer_off: int, dst: int, size: int, field_off: int) -> None:
-        """frame[dst:dst+size] = (*(current + pointer_off))->[field_off]."""
-        c = self.c
-        c.call("get_current_task")
-        c.mov(R3, R0)
-        c.add(R3, pointer_off)
-        c.mov(R1, R10)
-        c.add(R1, TMP)
-        c.mov(R2, 8)
-        c.call("probe_read_kernel")
-        c.mov(R1, R7)
-        c.add(R1, dst)
-        c.mov(R2, size)
-        c.ldxdw(R3, R10, TMP)
-        c.add(R3, field_off)
-        c.call("probe_read_kernel")
 
     def _arg_index(self, slot: int) -> int:
         return next(i for i, k in self.slots.items() if k == slot)
@@ -1086,16 +1090,18 @@ def _member_compared_with_variable(node: Binary | In) -> bool:
 
 @dataclass(frozen=True)
 class Dispatcher:
-    """A raw tracepoint program sending each call to its program (see the engine)."""
+    """A tp_btf program on a raw syscall tracepoint sending each call to its program
+    (see the engine)."""
 
     name: str
     when: When
     tables: tuple[tuple[str, int], ...]  # (PROG_ARRAY map, size) for x86_64, then i386
     instructions: tuple[Instruction, ...]
+    attach_btf_id: int  # the raw tracepoint's btf_trace_* typedef
 
     @property
     def attach(self) -> tuple[str, str]:
-        return ("raw_tracepoint", "sys_exit" if self.when is When.AFTER else "sys_enter")
+        return ("tp_btf", _raw_tracepoint(self.when))
 
 
 @dataclass(frozen=True)
@@ -1127,8 +1133,8 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
     """The programs for ``ruleset``; RuleError naming every rule the kernel cannot run.
 
     Each list runs on the x86_64 call and on each i386 call of its family. When
-    some watched call exists on i386 (nearly always), every program is a raw
-    tracepoint one that a dispatcher tail-calls; otherwise the x86_64 programs
+    some watched call exists on i386 (nearly always), every program is a tp_btf
+    one on the raw tracepoint that a dispatcher tail-calls; otherwise the x86_64 programs
     attach to the syscalls:* tracepoints (see the engine for the costs).
     ``prologue=TEST`` makes every program a test-run one, i386 ones included.
     ``compat=False`` leaves i386 calls out: cheaper, but then a 32-bit
@@ -1178,7 +1184,7 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
     slots = max((len(string_slots(sc)) for scs in calls.values() for sc in scs), default=0)
     layout = Layout(window, record_string, slots, kern.cred_size)
     dfas = DfaTables()
-    raw = any(sc.abi == I386 for scs in calls.values() for sc in scs)
+    dispatched = any(sc.abi == I386 for scs in calls.values() for sc in scs)
     work = []
     for name, scs in calls.items():
         before, after = lists[name].get(When.BEFORE, ()), lists[name].get(When.AFTER, ())
@@ -1193,7 +1199,7 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
             if prologue == Prologue.TEST:
                 pro = prologue
             else:
-                pro = Prologue.RAW if raw else Prologue.TRACEPOINT
+                pro = Prologue.BTF if dispatched else Prologue.TRACEPOINT
             work += [(sc, w, rules, pro, saves) for w, rules, saves in progs]
     for sc, w, rules, pro, saves in work:
         _program(layout, kern, dfas, sc, w, rules, pro, saves, diagnostics)
@@ -1204,7 +1210,7 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
     final = tuple(_program(layout, kern, dfas, sc, w, rules, pro, saves, diagnostics)
                   for sc, w, rules, pro, saves in work)
     dispatchers = ()
-    if raw and prologue != Prologue.TEST:
+    if dispatched and prologue != Prologue.TEST:
         dispatchers = tuple(dispatcher(when, kern, [p.syscall for p in final if p.when is when])
                             for when in (When.BEFORE, When.AFTER)
                             if any(p.when is when for p in final))
@@ -1224,19 +1230,24 @@ def _program(layout, kern, dfas, sc, when, rules, prologue, saves, diagnostics) 
                                       "cannot run it -- use sctrace"))
         insns = ()
     letter = "x" if when is When.AFTER else "e"
+    btf_id = 0
     if prologue == Prologue.TEST:
-        attach = ("raw_tracepoint", "sys_exit" if when is When.AFTER else "sys_enter")
+        attach = ("raw_tracepoint", _raw_tracepoint(when))
         prog_type = ProgType.RAW_TRACEPOINT
-    elif prologue == Prologue.RAW:
+    elif prologue == Prologue.BTF:
         attach = (TABLES[(sc.abi, when)], str(sc.nr))
-        prog_type = ProgType.RAW_TRACEPOINT
+        prog_type, btf_id = ProgType.TRACING, kern.tracepoints[_raw_tracepoint(when)]
     else:
         event = "sys_exit_" if when is When.AFTER else "sys_enter_"
         attach = ("syscalls", event + sc.tracepoint)
         prog_type = ProgType.TRACEPOINT
     name = f"sct_{sc.name[:9]}_{letter}" if sc.abi == X86_64 else f"sct_{sc.name[:7]}_{letter}32"
     return ProgramPlan(name, sc, when, tuple(rules), saves, insns, prog_type, attach,
-                       tuple(gen.spans))
+                       tuple(gen.spans), btf_id)
+
+
+def _raw_tracepoint(when: When) -> str:
+    return "sys_exit" if when is When.AFTER else "sys_enter"
 
 
 def dispatcher(when: When, kern: Kernel, calls: list[Syscall]) -> Dispatcher:
@@ -1252,12 +1263,7 @@ def dispatcher(when: When, kern: Kernel, calls: list[Syscall]) -> Dispatcher:
     c.mov(R6, R1)
     if when is When.AFTER:  # sys_exit has (regs, ret): the number is regs->orig_ax
         c.ldxdw(R3, R6, 0)
-        c.add(R3, kern.orig_ax)
-        c.mov(R1, R10)
-        c.add(R1, TMP)
-        c.mov(R2, 8)
-        c.call("probe_read_kernel")
-        c.ldxdw(R8, R10, TMP)
+        c.ldxdw(R8, R3, kern.orig_ax)
     else:  # sys_enter has (regs, id)
         c.ldxdw(R8, R6, 8)
     numbers = sorted({sc.nr for sc in calls})
@@ -1285,7 +1291,8 @@ def dispatcher(when: When, kern: Kernel, calls: list[Syscall]) -> Dispatcher:
     tables = tuple((TABLES[(abi, when)], 1 + max((sc.nr for sc in calls if sc.abi == abi),
                                                   default=0)) for abi in (X86_64, I386))
     letter = "x" if when is When.AFTER else "e"
-    return Dispatcher(f"sct_dispatch_{letter}", when, tables, c.finish())
+    return Dispatcher(f"sct_dispatch_{letter}", when, tables, c.finish(),
+                      kern.tracepoints[_raw_tracepoint(when)])
 
 
 def cleaner() -> tuple[Instruction, ...]:

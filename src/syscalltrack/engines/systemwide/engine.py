@@ -20,10 +20,18 @@ pinned; min / median: bare 294 / 400 ns; tracepoints only (the previous
 engine, which missed i386 calls) +33 / +16 ns; raw dispatchers (this engine)
 +94 / +66 ns. Tracepoints for x86_64 plus a raw dispatcher for i386 alone
 measured +160-180 ns (two probes on ``sys_enter`` cost more than the sum),
-hence one dispatcher for both ABIs. The dispatcher reads the status through
-``bpf_get_current_task_btf`` (a direct load): ~40 ns less than with
-``probe_read_kernel``. The raw form also runs under BPF_PROG_TEST_RUN with
-the test prologue (``codegen.Prologue.TEST``).
+hence one dispatcher for both ABIs.
+
+The dispatchers and the programs they tail-call are *tp_btf* programs (BPF
+tracing programs on the raw tracepoint, named by its ``btf_trace_sys_enter``
+typedef): their ``pt_regs`` is a BTF pointer, so the call number at exit and
+the arguments at entry are plain loads, as are the task's status, creds and
+parent (through ``bpf_get_current_task_btf``), where a raw tracepoint
+program calls ``probe_read_kernel`` for each. On this VM that saved little:
+``bpf_stats`` gave 302 -> 293 ns a non-matching ``unlink`` (three runs each,
+within the noise); reading the path from user memory is what costs there. The same bodies load as
+RAW_TRACEPOINT programs with the test prologue (``codegen.Prologue.TEST``)
+for BPF_PROG_TEST_RUN, which does not run tp_btf programs.
 
 After rules: the enter program saves the frame in ``sct_after`` (HASH keyed
 by thread id, allocated on demand: BPF_F_NO_PREALLOC), the exit program reads
@@ -47,9 +55,9 @@ from dataclasses import dataclass
 
 from ...bpf import features
 from ...bpf.asm import disassemble
-from ...bpf.link import Link, attach_raw_tracepoint, attach_tracepoint
+from ...bpf.link import Link, attach_tracepoint, attach_tracing
 from ...bpf.maps import Map, MapSpec, MapType
-from ...bpf.prog import Program, ProgType
+from ...bpf.prog import AttachType, Program, ProgType
 from ...bpf.ringbuf import RingBuffer
 from ...events.event import Cut, Event, Lost, SockAddr, Undecided, Unreadable
 from ...events.view import EventView, Memo, Records
@@ -250,19 +258,16 @@ class SystemwideEngine:
             self._create_maps()
             attach = []  # (when, how, program, where)
             for spec in self.plan.programs:
-                prog = Program.load(spec.prog_type, spec.instructions, maps=self._maps,
-                                    name=spec.name)
-                self._programs.append(prog)
-                if spec.prog_type == ProgType.RAW_TRACEPOINT:  # a dispatcher's table entry
+                prog = self._load(spec.prog_type, spec.instructions, spec.name,
+                                  spec.attach_btf_id)
+                if spec.tail_called:
                     self._maps[spec.attach[0]].update(struct.pack("<I", spec.syscall.nr),
                                                       struct.pack("<I", prog.fd))
                 else:
                     attach.append((spec.when, attach_tracepoint, prog, spec.attach))
             for d in self.plan.dispatchers:
-                prog = Program.load(ProgType.RAW_TRACEPOINT, d.instructions, maps=self._maps,
-                                    name=d.name)
-                self._programs.append(prog)
-                attach.append((d.when, attach_raw_tracepoint, prog, d.attach[1:]))
+                prog = self._load(ProgType.TRACING, d.instructions, d.name, d.attach_btf_id)
+                attach.append((d.when, attach_tracing, prog, ()))
             # Attach order: the cleaner and exit programs before the enter programs that
             # create entries, so that no entry is made that nothing will delete.
             if self.plan.has_after:
@@ -277,6 +282,14 @@ class SystemwideEngine:
             self.close()
             raise
         return self
+
+    def _load(self, prog_type: ProgType, insns, name: str, btf_id: int) -> Program:
+        """Load a program (a tp_btf one when it names a BTF target), owned by the engine."""
+        prog = Program.load(prog_type, insns, maps=self._maps, name=name,
+                            expected_attach_type=AttachType.TRACE_RAW_TP if btf_id else 0,
+                            attach_btf_id=btf_id)
+        self._programs.append(prog)
+        return prog
 
     def _create_maps(self) -> None:
         create_maps(self.plan, self.ring_size, self._maps)
@@ -445,7 +458,7 @@ def dump(plan: Plan) -> str:
             out.append(line)
         out.append("")
     for d in plan.dispatchers:
-        out.append(f"; program {d.name}: RAW_TRACEPOINT on {':'.join(d.attach)}, tail-calls "
+        out.append(f"; program {d.name}: TRACING on {':'.join(d.attach)}, tail-calls "
                    f"{' or '.join(name for name, _ in d.tables)}[call number]")
         out.append(disassemble(d.instructions))
         out.append("")

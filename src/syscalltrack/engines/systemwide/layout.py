@@ -58,6 +58,9 @@ class Kernel:
     task_status: int  # task_struct.thread_info.status (TS_COMPAT lives there)
     regs: dict[str, tuple[int, ...]] = field(hash=False)  # abi -> pt_regs argument offsets
     orig_ax: int  # pt_regs.orig_ax: the call number, still there at sys_exit
+    # BTF ids of the raw tracepoints' btf_trace_* typedefs, the target a tp_btf program
+    # names at load: "sys_enter" / "sys_exit" -> id.
+    tracepoints: dict[str, int] = field(hash=False)
 
 
 @cache
@@ -78,7 +81,9 @@ def _kernel() -> Kernel:
                   vm.offsetof("task_struct", "thread_info.status"),
                   {abi: tuple(vm.offsetof("pt_regs", r) for r in names)
                    for abi, names in REGS.items()},
-                  vm.offsetof("pt_regs", "orig_ax"))
+                  vm.offsetof("pt_regs", "orig_ax"),
+                  {tp: vm.find(f"btf_trace_{tp}", btf.Kind.TYPEDEF)
+                   for tp in ("sys_enter", "sys_exit")})
 
 
 def _align8(n: int) -> int:
