@@ -3,7 +3,9 @@
 Positions never take part in equality (`compare=False`), so a rule printed
 and parsed again compares equal to the original.  Values resolved by the
 validator (constants, macros) are likewise ignored by equality: they follow
-from the spelling, which is compared.
+from the spelling, which is compared.  Nor is the grouping of a chain of `&&` or
+`||` (both associative): the parser groups a long chain as a balanced tree, the
+printer writes it flat, and a chain compares by its operands in order.
 """
 
 from __future__ import annotations
@@ -109,12 +111,46 @@ class Unary:
     pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
 
 
+CHAIN_OPS = frozenset({"&&", "||"})  # associative: a chain's grouping does not matter
+
+
 @dataclass(frozen=True, slots=True)
 class Binary:
+    """`left op right`.  For `&&` and `||`, equality and hashing look at the chain's
+    operands in order (`terms`), not at how they are grouped: `(a || b) || c` equals
+    `a || (b || c)`.  Both evaluate a, b, c left to right and stop at the same operand."""
+
     op: str  # || && == != < > <= >= ~= startswith endswith glob | & + -
     left: Expr
     right: Expr
     pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
+
+    def terms(self) -> tuple[Expr, ...]:
+        """The operands of the chain of `op` this node heads, in order: `a || (b || c)` and
+        `(a || b) || c` both give (a, b, c).  Without recursion (a chain may be long)."""
+        terms: list[Expr] = []
+        pending: list[Expr] = [self]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, Binary) and node.op == self.op:
+                pending += (node.right, node.left)
+            else:
+                terms.append(node)
+        return tuple(terms)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Binary:
+            return NotImplemented
+        if self.op != other.op:
+            return False
+        if self.op in CHAIN_OPS:
+            return self.terms() == other.terms()
+        return self.left == other.left and self.right == other.right
+
+    def __hash__(self) -> int:
+        if self.op in CHAIN_OPS:
+            return hash((self.op, self.terms()))
+        return hash((self.op, self.left, self.right))
 
 
 @dataclass(frozen=True, slots=True)

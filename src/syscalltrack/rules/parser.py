@@ -97,6 +97,7 @@ def parse(text: str, filename: str = "<rules>",
     except RecursionError:
         raise RuleError([Diagnostic(Pos(filename, 1, 1), "rules nested too deeply")]) from None
     try:
+        _balance_chains(tree)
         result = _Builder(filename, collected).transform(tree)
     except RecursionError:
         result = None
@@ -113,6 +114,64 @@ def parse(text: str, filename: str = "<rules>",
     else:
         diagnostics.extend(collected)
     return result
+
+
+# -- long chains of && and || -------------------------------------------------------------
+
+_CHAIN_OPS = frozenset({"OROR", "ANDAND"})
+
+
+def _chain_op(node) -> str | None:
+    """'OROR' or 'ANDAND' when `node` is a parse tree node joining two operands with it."""
+    if isinstance(node, lark.Tree) and node.data == "binary" and len(node.children) == 3:
+        op = node.children[1]
+        if isinstance(op, Token) and op.type in _CHAIN_OPS:
+            return op.type
+    return None
+
+
+def _balance_chains(tree: lark.Tree) -> None:
+    """Regroup each flat chain `a || b || c || ...` (or of &&) into a balanced tree, in place.
+
+    The grammar, being LALR, nests a chain one level per operator (((a || b) || c) || d),
+    so a list of a few dozen values would be refused as nested too deeply, and a thousand
+    would exhaust Python's stack while the tree is transformed.  Both operators are
+    associative and both groupings evaluate the operands left to right, stopping at the same
+    one, so a balanced tree -- whose depth grows with log2 of the length -- means exactly the
+    same.  Each operator keeps its token, hence its position.  Parentheses are kept as written:
+    `a || (b || c)` is a chain of two, whose second operand is a chain of two.
+    Works without recursion (the chain may be long).
+    """
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        op = _chain_op(node)
+        if op is None:
+            stack += (c for c in node.children if isinstance(c, lark.Tree))
+            continue
+        terms, ops = [], []
+        pending = [node]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, Token):
+                ops.append(item)
+            elif _chain_op(item) == op:
+                left, token, right = item.children
+                pending += (right, token, left)  # the left side comes off first
+            else:
+                terms.append(item)
+        node.children = _balanced(terms, ops).children
+        stack += terms
+
+
+def _balanced(terms: list, ops: list[Token]) -> lark.Tree:
+    """`terms` joined by `ops` (one fewer), the left half one larger when they do not split
+    evenly (so a chain of three stays (a || b) || c, as the grammar groups it)."""
+    if len(terms) == 1:
+        return terms[0]
+    half = (len(terms) + 1) // 2
+    return lark.Tree("binary", [_balanced(terms[:half], ops[:half - 1]), ops[half - 1],
+                                _balanced(terms[half:], ops[half:])])
 
 
 # -- syntax errors in words ----------------------------------------------------------------

@@ -1,15 +1,17 @@
 """The canonical text of rules: what `sct_config download` prints.
 
 The layout is the reference's; the output parses back to equal rules.
-Expressions get the fewest parentheses that keep their structure; strings are
-re-escaped so that any byte value survives.
+Expressions get the fewest parentheses that keep their structure (a chain of
+`&&` or `||` is written flat however it is grouped: the grouping does not
+matter, and the parser balances it); strings are re-escaped so that any byte
+value survives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .ast import Binary, Call, Const, ErrorCode, Expr, In, Num, Rule, Str, Unary, Var
+from .ast import CHAIN_OPS, Binary, Call, Const, ErrorCode, Expr, In, Num, Rule, Str, Unary, Var
 
 # Binding strength, loosest first; comparisons do not chain.
 _PREC = {"||": 1, "&&": 2, "|": 4, "&": 5, "+": 6, "-": 6}
@@ -67,6 +69,8 @@ def expr_text(expr: Expr) -> str:
         items = ", ".join(expr_text(i) for i in expr.items)
         return f"{_wrap(expr.operand, _prec(expr.operand) <= _CMP)} in ({items})"
     prec = _prec(expr)
+    if expr.op in CHAIN_OPS:  # flat, however grouped: a || b || c, not (a || b) || c
+        return f" {expr.op} ".join(_wrap(t, _prec(t) < prec) for t in expr.terms())
     left = _wrap(expr.left, _prec(expr.left) < prec or (prec == _CMP and _prec(expr.left) == _CMP))
     right = _wrap(expr.right, _prec(expr.right) <= prec)
     return f"{left} {expr.op} {right}"
