@@ -3,8 +3,8 @@
  * program saw.  Operations:
  *   unlink P | unlinkat P | open P (prints the file's first line) | setuid U | uid
  *   i386unlink P (int $0x80, nr 10) | i386ftruncate P LEN (int $0x80 ftruncate64, nr 194:
- *   LEN over two registers; prints the size after) | edgeopen P (path ends at a page end before
- *   PROT_NONE) | badunlink (unreadable pointer) | getppid N | threads N P (N pthreads
+ *   LEN over two registers; prints the size after) | coldunlink P (P in a page not yet
+ *   faulted in) | edgeopen P (path ends at a page end before PROT_NONE) | badunlink (unreadable pointer) | getppid N | threads N P (N pthreads
  *   unlink P.i) | fork P (child unlinks P) | vforkexec PROG [ARG] | loop P (rewrite P
  *   with a counter every 10 ms, forever) | ready P (create P: "I got this far")
  */
@@ -46,6 +46,18 @@ static long i386_unlink(const char *path) {
     return ret;
 }
 
+/* The path in a page of a fresh memfd mapping that nothing has touched: not in the
+   process's page tables yet, so a BPF program cannot read it (it may not fault pages
+   in), while the kernel's own read faults it in. */
+static long cold_unlink(const char *path) {
+    int fd = memfd_create("cold", 0);
+    if (fd < 0 || write(fd, path, strlen(path) + 1) < 0) return -1;
+    char *cold = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (cold == MAP_FAILED) return -1;
+    return syscall(SYS_unlink, cold);
+}
+
 static long i386_ftruncate64(const char *path, unsigned long long length) {
     long fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY);
     if (fd < 0) return -1;
@@ -81,6 +93,8 @@ int main(int argc, char **argv) {
             report(op, arg, syscall(SYS_setuid, atoi(arg))); i++;
         } else if (!strcmp(op, "uid")) {
             report(op, "", syscall(SYS_getuid));
+        } else if (!strcmp(op, "coldunlink")) {
+            report(op, arg, cold_unlink(arg)); i++;
         } else if (!strcmp(op, "i386unlink")) {
             report(op, arg, i386_unlink(arg)); i++;
         } else if (!strcmp(op, "i386ftruncate")) {

@@ -11,7 +11,7 @@ import json as _json
 from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
-from .event import Event, Lost, StreamItem, Undecided
+from .event import Event, Lost, StreamItem, Undecided, Unreadable
 from .format import DEFAULT_FORMAT, Limits, LogFormat, escape
 from .jsonfmt import for_view as json_for_view
 from .jsonfmt import to_dict, to_json
@@ -98,8 +98,10 @@ def _notice(item: Lost | Undecided, json: bool) -> str:
         return _json.dumps({"notice": "undecided", "rule": item.rule,
                             "event": to_dict(item.event)})
     e = item.event
+    why = next((f"argument {i} could not be read in the kernel; "
+                for i, v in enumerate(e.values, 1) if v.__class__ is Unreadable), "")
     return (f"-- rule {escape(_b(item.rule))} undecided in the kernel for "
-            f"{e.pid}[{escape(e.comm)}] {e.name}: no action taken --")
+            f"{e.pid}[{escape(e.comm)}] {e.name}: {why}no action taken --")
 
 
 def _b(text: str) -> bytes:

@@ -44,7 +44,13 @@ naming the rule -- never a wrong verdict. That happens only for
   (``unlinkat(fd, "x", 0)`` seen by an ``unlink`` rule: the reference wants
   it resolved against the fd, which this engine does not do);
 * a filter reading an argument that the i386 call lacks (i386 ``mmap`` takes
-  one pointer to the six values; ``sigaction`` has three of four).
+  one pointer to the six values; ``sigaction`` has three of four);
+* a string or socket address that could not be read (a pointer other than
+  NULL): BPF cannot fault pages in, so memory the caller has not touched yet
+  (a path in a library's data used for the first time) reads as an error
+  though the kernel will read it. An exit program reads such an argument again
+  (the call has brought it in), so after rules decide; before rules cannot
+  wait. NULL makes every string test false, as in the rule language.
 
 Rejected at load, with the rule's position and "use sctrace": FAIL (this
 kernel cannot change a call's result; see ``engine.check_fail``), REWRITE,
@@ -281,6 +287,9 @@ def _load_const(c: _Code, reg, value: int) -> None:
 _JUMPS = {"==": "jeq", "!=": "jne", "<": "jslt", ">": "jsgt", "<=": "jsle", ">=": "jsge"}
 _FLIP = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 _STRING_OPS = {"~=", "startswith", "endswith", "glob"}
+# Calls whose success replaces the caller's memory: at their exit, an argument's
+# address no longer holds what the call was given.
+_REPLACE_MEMORY = {"execve", "execveat"}
 
 
 class _ProgramGen:
@@ -335,6 +344,9 @@ class _ProgramGen:
                                            f"sys_exit_{self.sc.tracepoint}").field("ret")
                 c.ldxdw(R0, R6, ret.offset)
             c.stxdw(R7, RET, R0)
+            if self.sc.name not in _REPLACE_MEMORY:
+                for k in sorted(self.slots.values()):
+                    self._read_again(k)
         else:
             c.st(4, R10, KEY, 0)
             self._lookup(SCRATCH, "out")
@@ -495,6 +507,21 @@ class _ProgramGen:
         c.ldxdw(R3, R7, ARGS + 8 * arg)
         c.call("probe_read_user_str")
         c.stxdw(R7, off, R0)
+
+    def _read_again(self, slot: int) -> None:
+        """At the exit: read a slot again if the entry could not (memory not resident
+        then; the call has usually brought it in since)."""
+        c = self.c
+        arg = self._arg_index(slot)
+        if filled_length(self.sc.args, arg) is not None:
+            return  # filled in by the call: read at the exit anyway
+        kept = c.fresh("kept")
+        c.ldxdw(R0, R7, self.layout.slot(slot))
+        c.jsgt(R0, 0, kept)
+        c.ldxdw(R0, R7, ARGS + 8 * arg)
+        c.jeq(R0, 0, kept)
+        self._read_slot(slot)
+        c.place(kept)
 
     def _read_buffer(self, arg: int, base, off: int, size: int) -> None:
         """A buffer or socket address passed in: as many bytes as its length argument."""
@@ -734,7 +761,8 @@ class _ProgramGen:
             return
         off = self.layout.slot(self.slots[src])
         size, at, families = _MEMBERS[e.member]
-        c.ldxdw(R1, R7, off)  # bytes read + 1; 0 or less: unreadable
+        self._unread(src, off, absent, self.undecided)
+        c.ldxdw(R1, R7, off)  # bytes read + 1
         c.jslt(R1, at + size + 1, absent)
         if families:
             c.ldxh(R0, R7, off + 8)
@@ -746,6 +774,20 @@ class _ProgramGen:
         {2: c.ldxh, 4: c.ldxw}[size](R0, R7, off + 8 + at)
         if e.member == "port":
             c.bswap(R0, 16)
+
+    def _unread(self, src: int, slot_off: int, null: str, undecided: str) -> None:
+        """Jump to ``null`` when argument ``src`` is NULL, to ``undecided`` when its
+        memory could not be read (the slot's length is 0 or less): BPF cannot fault
+        pages in, so a string in a page the process has not touched yet reads as an
+        error here though the kernel will read it -- not a reason for a verdict."""
+        c = self.c
+        readable = c.fresh("read")
+        c.ldxdw(R0, R7, slot_off)
+        c.jsgt(R0, 0, readable)
+        c.ldxdw(R0, R7, ARGS + 8 * src)
+        c.jeq(R0, 0, null)
+        c.ja(undecided)
+        c.place(readable)
 
     def _missing(self, src) -> bool:
         """Whether the call lacks argument ``src`` of the rule's signature: i386 calls
@@ -781,8 +823,7 @@ class _ProgramGen:
                 return
             slot_off = lay.slot(self.slots[src])
             buf = slot_off + 8
-            c.ldxdw(R0, R7, slot_off)
-            c.jsle(R0, 0, f)  # NULL or unreadable: every string test is false
+            self._unread(src, slot_off, f, u)
             dirfd = self.bound.variant.dirfd_of(src) if self.bound.variant else None
             if dirfd is not None:
                 ok = c.fresh("abs")
