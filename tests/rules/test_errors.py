@@ -154,7 +154,7 @@ CASES = {
         "5:41: the items of 'in' must be constants"),
     "ordering strings": (
         rule(filt('COMM < "a"')),
-        "5:29: '<' compares integers only, but COMM is a string"),
+        "5:24: '<' compares integers only, but COMM is a string"),
     "a string as the whole filter": (
         rule(filt("COMM")),
         "5:24: filter_expression must be a condition, but COMM is a string"),

@@ -125,6 +125,22 @@ def test_a_long_chain_prints_flat_and_parses_back_equal():
     assert rules_text(check_rules(printed)) == printed
 
 
+def _shape(e):
+    """The grouping of a chain, as nested pairs (what equality ignores)."""
+    return (_shape(e.left), _shape(e.right)) if isinstance(e, Binary) else expr_text(e)
+
+
+def test_a_term_deep_inside_a_chain_is_printed_so_that_it_stays_as_deep():
+    """!!!...(a) || (b || ... || i): printed flat, the parser would balance the nine terms
+    and put the deep one two levels lower -- past the limit the original stayed within."""
+    deep = "!" * 45 + "(PARAMS[3] == 1)"
+    text = deep + " || (" + " || ".join(f"PARAMS[3] == {i}" for i in range(2, 10)) + ")"
+    rules = check_rules(rule_text(text))
+    printed = rules_text(rules)
+    assert check_rules(printed) == rules
+    assert f"{{{text}}}" in printed
+
+
 def test_grouping_of_a_chain_does_not_matter_to_equality_or_printing():
     terms = [comparison("==", i) for i in range(1, 9)]
     left_deep = terms[0]
@@ -136,7 +152,14 @@ def test_grouping_of_a_chain_does_not_matter_to_equality_or_printing():
     (rule,) = parse(rule_text(" || ".join(expr_text(t) for t in terms))).rules
     assert rule.filter == left_deep == right_deep
     assert hash(rule.filter) == hash(left_deep) == hash(right_deep)
-    assert expr_text(left_deep) == expr_text(right_deep) == expr_text(rule.filter)
+    # The parser's own grouping prints flat; another keeps the parentheses that give it
+    # back, so that the text parses to a tree exactly as deep (the validator limits depth).
+    assert expr_text(rule.filter) == " || ".join(expr_text(t) for t in terms)
+    for tree in (left_deep, right_deep):
+        text = expr_text(tree)
+        assert "(" in text
+        (again,) = parse(rule_text(text)).rules
+        assert again.filter == tree and _shape(again.filter) == _shape(tree)
     # Order and operator still count: they change what is evaluated first.
     assert Binary("||", terms[1], terms[0]) != Binary("||", terms[0], terms[1])
     assert Binary("&&", terms[0], terms[1]) != Binary("||", terms[0], terms[1])
@@ -175,6 +198,17 @@ def test_an_error_deep_in_a_long_chain_points_at_its_term():
     assert (diag.file, diag.line, diag.col) == ("long.rules", line, const_col)
     assert "unknown" in diag.message and "NO_SUCH_CONSTANT" in diag.message
     assert str(exc.value).startswith(f"long.rules:{line}:{const_col}: error: ")
+
+
+def test_a_string_as_a_term_of_a_long_chain_is_reported_at_the_term():
+    """Balanced, the term may be the left operand of the operator on the next line: the
+    error names the term's own place."""
+    text, line, col = lines_chain(N, 120, "PARAMS[2]")
+    with pytest.raises(RuleError) as exc:
+        check_rules(text, "long.rules")
+    (diag,) = exc.value.diagnostics
+    assert (diag.line, diag.col) == (line, col)
+    assert "needs conditions, but PARAMS[2]" in diag.message
 
 
 def test_a_type_error_deep_in_a_long_chain_points_at_its_comparison():

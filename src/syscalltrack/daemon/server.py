@@ -67,8 +67,9 @@ class Options:
     ring_mb: int = 8  # the kernel-to-daemon ring: resident in full, so it is most of our RSS
 
 
-def preflight() -> None:
-    """Refuse to start, with the precise reason, where the engine could not run."""
+def preflight(compat: bool = True) -> None:
+    """Refuse to start, with the precise reason, where the engine could not run (i386
+    calls are watched through tp_btf programs on the raw syscall tracepoints)."""
     if os.geteuid() != 0:
         raise StartupError("syscalltrack must be loaded by root (it attaches eBPF programs "
                            f"to every process); you are uid {os.geteuid()}")
@@ -76,10 +77,15 @@ def preflight() -> None:
         tracefs.root()
     except OSError as err:
         raise StartupError(f"tracefs is missing and could not be mounted: {err}") from None
-    for probe in (features.have_map_type("ringbuf"),
-                  features.have_attach("syscall_tracepoint")):
+    needs = [(features.have_map_type("ringbuf"), ""),
+             (features.have_attach("syscall_tracepoint"), "")]
+    if compat:
+        needs.append((features.have_attach("tp_btf"),
+                      " (sct_load --no-compat does without it, and without i386 calls)"))
+    for probe, hint in needs:
         if not probe:
-            raise StartupError(f"the kernel refuses what the tracker needs: {probe.reason}")
+            raise StartupError(f"the kernel refuses what the tracker needs: {probe.reason}"
+                               f"{hint}")
 
 
 class _Control:
@@ -133,8 +139,8 @@ class Daemon:
             raise
 
     def _start(self) -> None:
-        preflight()
         opts = self.options
+        preflight(opts.compat)
         if opts.syslog_facility not in FACILITIES:
             raise StartupError(f"unknown syslog facility '{opts.syslog_facility}'; one of: "
                                f"{', '.join(FACILITIES)}")

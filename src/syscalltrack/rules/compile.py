@@ -93,7 +93,8 @@ def compile_filter(expr: Expr | None, signature: tuple[Arg, ...],
     gen = _Generator(signature)
     code = "True" if expr is None else gen.condition(expr)
     source = f"lambda ctx: {code}"
-    evaluate = eval(compile(source, f"<filter {name}>", "eval"), gen.namespace)
+    # repr: a rule's name may hold NUL, which compile() refuses in a file name
+    evaluate = eval(compile(source, f"<filter {name!r}>", "eval"), gen.namespace)
     conditions = ((),) if expr is None else None
     if expr is not None and not (gen.strings or gen.paths or gen.variables):
         conditions = _arg_conditions(expr, signature, False)

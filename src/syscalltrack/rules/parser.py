@@ -376,7 +376,10 @@ class _Builder(Transformer):
 
     @v_args(inline=True)
     def filter(self, key: Token, _lbrace, expr: Expr, _rbrace) -> _Item:
-        return _Item("filter_expression", self._at(key), expr, expr.pos)
+        start = expr  # where the filter's text begins: its leftmost operand
+        while isinstance(start, Binary):
+            start = start.left
+        return _Item("filter_expression", self._at(key), expr, start.pos)
 
     @v_args(inline=True)
     def log_format(self, key: Token, text: Token) -> _Item:

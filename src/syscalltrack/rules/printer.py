@@ -1,10 +1,12 @@
 """The canonical text of rules: what `sct_config download` prints.
 
 The layout is the reference's; the output parses back to equal rules.
-Expressions get the fewest parentheses that keep their structure (a chain of
-`&&` or `||` is written flat however it is grouped: the grouping does not
-matter, and the parser balances it); strings are re-escaped so that any byte
-value survives.
+Expressions get the fewest parentheses that keep their structure: a chain of
+`&&` or `||` is written flat when the parser, which balances a flat chain,
+would group it so again, and otherwise with the parentheses that keep its
+grouping -- so a rule parses back not only equal but equally deep (a deeper
+tree could pass the validator's depth limit). Strings are re-escaped so that
+any byte value survives.
 """
 
 from __future__ import annotations
@@ -69,11 +71,36 @@ def expr_text(expr: Expr) -> str:
         items = ", ".join(expr_text(i) for i in expr.items)
         return f"{_wrap(expr.operand, _prec(expr.operand) <= _CMP)} in ({items})"
     prec = _prec(expr)
-    if expr.op in CHAIN_OPS:  # flat, however grouped: a || b || c, not (a || b) || c
+    if expr.op in CHAIN_OPS and balanced(expr):  # as the parser groups it: flat
         return f" {expr.op} ".join(_wrap(t, _prec(t) < prec) for t in expr.terms())
+    if expr.op in CHAIN_OPS:  # a grouping of the user's: each side a unit of its own
+        return (f"{_wrap(expr.left, _prec(expr.left) <= prec)} {expr.op} "
+                f"{_wrap(expr.right, _prec(expr.right) <= prec)}")
     left = _wrap(expr.left, _prec(expr.left) < prec or (prec == _CMP and _prec(expr.left) == _CMP))
     right = _wrap(expr.right, _prec(expr.right) <= prec)
     return f"{left} {expr.op} {right}"
+
+
+def balanced(expr: Binary) -> bool:
+    """Whether the chain `expr` heads is grouped as the parser groups the same chain
+    written flat: n terms split into (n + 1) // 2 on the left and the rest, each side
+    again so. Without recursion (a chain may be long and grouped any way)."""
+    counts: dict[int, int] = {}  # id(node) -> terms under it, once known
+    pending = [expr]
+    while pending:
+        node = pending[-1]
+        sides = [x for x in (node.left, node.right)
+                 if isinstance(x, Binary) and x.op == expr.op and id(x) not in counts]
+        if sides:
+            pending += sides
+            continue
+        pending.pop()
+        left, right = (counts.get(id(x), 1) if isinstance(x, Binary) and x.op == expr.op
+                       else 1 for x in (node.left, node.right))
+        if left != (left + right + 1) // 2:
+            return False
+        counts[id(node)] = left + right
+    return True
 
 
 def _wrap(expr: Expr, parens: bool) -> str:

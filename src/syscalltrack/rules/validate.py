@@ -436,6 +436,7 @@ class _RuleChecker:
                     need = "needs conditions"
                 else:
                     need = "needs integers"
-                self.error(expr.pos, f"'{op}' {need}, but {self.describe(side)} is a string")
+                # At the operand: an operator of a long chain may be lines away from it.
+                self.error(side.pos, f"'{op}' {need}, but {self.describe(side)} is a string")
                 return expr, None
         return expr, INT

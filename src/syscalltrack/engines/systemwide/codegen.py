@@ -1264,11 +1264,22 @@ def _program(layout, kern, dfas, sc, when, rules, prologue, saves, diagnostics) 
     gen = _ProgramGen(layout, kern, dfas, sc, when, rules, prologue, saves)
     try:
         insns = gen.generate()
+        asm.link(insns)
     except _Reject as e:
         b = gen.bound
-        diagnostics.append(Diagnostic(b.rule.pos_of("filter_expression"),
-                                      f"rule '{b.rule.name}': {e}; the system-wide engine "
-                                      "cannot run it -- use sctrace"))
+        why = f"{e}; the system-wide engine cannot run it -- use sctrace"
+    except asm.AsmError:  # a jump past the 16-bit offset: the longest filter is to blame
+        index, first, last = max(gen.spans, key=lambda span: span[2] - span[1])
+        b = next(b for b in rules if b.index == index)
+        why = (f"its filter compiles to {last - first} instructions, too long for the "
+               "kernel's jumps (32767); shorten it (one 'in (...)' takes many values of one "
+               "test) or use sctrace")
+    else:
+        why = None
+    if why is not None:
+        diag = Diagnostic(b.rule.pos_of("filter_expression"), f"rule '{b.rule.name}': {why}")
+        if diag not in diagnostics:  # once, not for each ABI's program
+            diagnostics.append(diag)
         insns = ()
     letter = "x" if when is When.AFTER else "e"
     btf_id = 0
@@ -1277,7 +1288,7 @@ def _program(layout, kern, dfas, sc, when, rules, prologue, saves, diagnostics) 
         prog_type = ProgType.RAW_TRACEPOINT
     elif prologue == Prologue.BTF:
         attach = (TABLES[(sc.abi, when)], str(sc.nr))
-        prog_type, btf_id = ProgType.TRACING, kern.tracepoints[_raw_tracepoint(when)]
+        prog_type, btf_id = ProgType.TRACING, kern.tracepoint_id(_raw_tracepoint(when))
     else:
         event = "sys_exit_" if when is When.AFTER else "sys_enter_"
         attach = ("syscalls", event + sc.tracepoint)
@@ -1333,7 +1344,7 @@ def dispatcher(when: When, kern: Kernel, calls: list[Syscall]) -> Dispatcher:
                                                   default=0)) for abi in (X86_64, I386))
     letter = "x" if when is When.AFTER else "e"
     return Dispatcher(f"sct_dispatch_{letter}", when, tables, c.finish(),
-                      kern.tracepoints[_raw_tracepoint(when)])
+                      kern.tracepoint_id(_raw_tracepoint(when)))
 
 
 def cleaner() -> tuple[Instruction, ...]:

@@ -11,6 +11,8 @@ same size, so the consumer decodes a whole batch with one ``iter_unpack``.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import struct
 from dataclasses import dataclass, field
 from functools import cache
@@ -59,8 +61,18 @@ class Kernel:
     regs: dict[str, tuple[int, ...]] = field(hash=False)  # abi -> pt_regs argument offsets
     orig_ax: int  # pt_regs.orig_ax: the call number, still there at sys_exit
     # BTF ids of the raw tracepoints' btf_trace_* typedefs, the target a tp_btf program
-    # names at load: "sys_enter" / "sys_exit" -> id.
+    # names at load: "sys_enter" / "sys_exit" -> id (absent where the BTF lacks it).
     tracepoints: dict[str, int] = field(hash=False)
+
+    def tracepoint_id(self, name: str) -> int:
+        """The BTF id that a tp_btf program on raw tracepoint ``name`` names."""
+        try:
+            return self.tracepoints[name]
+        except KeyError:
+            raise OSError(errno.ENOTSUP, f"this kernel's BTF has no btf_trace_{name}, so the "
+                          f"engine's tp_btf programs cannot attach to the raw {name} "
+                          "tracepoint; --no-compat uses the syscalls:* tracepoints instead "
+                          "(and does not see i386 calls)") from None
 
 
 @cache
@@ -81,9 +93,16 @@ def _kernel() -> Kernel:
                   vm.offsetof("task_struct", "thread_info.status"),
                   {abi: tuple(vm.offsetof("pt_regs", r) for r in names)
                    for abi, names in REGS.items()},
-                  vm.offsetof("pt_regs", "orig_ax"),
-                  {tp: vm.find(f"btf_trace_{tp}", btf.Kind.TYPEDEF)
-                   for tp in ("sys_enter", "sys_exit")})
+                  vm.offsetof("pt_regs", "orig_ax"), _tracepoint_ids(vm))
+
+
+def _tracepoint_ids(vm: btf.BTF) -> dict[str, int]:
+    """The ids this BTF has; a missing one is refused only by a plan that needs it."""
+    ids = {}
+    for name in ("sys_enter", "sys_exit"):
+        with contextlib.suppress(btf.BTFError):
+            ids[name] = vm.find(f"btf_trace_{name}", btf.Kind.TYPEDEF)
+    return ids
 
 
 def _align8(n: int) -> int:
