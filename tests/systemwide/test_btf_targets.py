@@ -24,7 +24,7 @@ def test_without_btf_trace_typedefs_the_default_is_refused_and_no_compat_works(m
     monkeypatch.setattr(codegen, "kernel", lambda: bare)
     plan = codegen.generate(load_rules(RULES), compat=False)
     assert {p.attach[0] for p in plan.programs} == {"syscalls"}
-    with pytest.raises(OSError, match="BTF has no btf_trace_sys_enter.*--no-compat"):
+    with pytest.raises(OSError, match=r"BTF has no btf_trace_sys_enter.*--no-compat"):
         codegen.generate(load_rules(RULES))
 
 

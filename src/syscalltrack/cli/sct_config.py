@@ -40,8 +40,10 @@ def upload(args: argparse.Namespace) -> int:
     the daemon compiles and loads the whole set, or changes nothing and says why."""
     text = Path(args.file).read_bytes()
     load_rules(text, filename=args.file)
-    client.request("upload", text=text.decode(), filename=args.file)
+    answer = client.request("upload", text=text.decode(), filename=args.file)
     print(f"Successfully uploaded rules from file '{args.file}'")
+    for note in answer.get("notes", ()):
+        print(f"sct_config: {note}", file=sys.stderr)
     return 0
 
 

@@ -31,7 +31,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from ..bpf import features, tracefs
-from ..engines.systemwide import SystemwideEngine
+from ..engines.systemwide import SystemwideEngine, caveats
 from ..events import LogFormat, Lost, unknown_macros
 from ..events.render import Renderer
 from ..events.view import Records
@@ -552,7 +552,9 @@ class Daemon:
         except OSError as err:
             return protocol.error(f"the kernel refused the rule set, nothing changed: {err}")
         self._save(text)
-        return protocol.encode({"ok": True, "rules": len(ruleset.rules)})
+        notes = caveats(ruleset) if ruleset.rules else [
+            f"{filename}: note: no rules in it: nothing is watched now"]
+        return protocol.encode({"ok": True, "rules": len(ruleset.rules), "notes": notes})
 
     def _save(self, text: str) -> None:
         """Keep the set for --restore: written aside, then renamed (never half a file)."""

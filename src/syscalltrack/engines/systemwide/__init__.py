@@ -8,7 +8,7 @@ map and the never-silent loss accounting, ``dfa`` the string automata,
 """
 
 from .codegen import Plan, Prologue, generate
-from .engine import Lost, RuleStats, SystemwideEngine, Undecided, check_fail, dump
+from .engine import Lost, RuleStats, SystemwideEngine, Undecided, caveats, check_fail, dump
 
 __all__ = ["Lost", "Plan", "Prologue", "RuleStats", "SystemwideEngine", "Undecided",
-           "check_fail", "dump", "generate"]
+           "caveats", "check_fail", "dump", "generate"]

@@ -86,6 +86,20 @@ class RuleStats:
     undecided: int
 
 
+def caveats(ruleset: RuleSet) -> list[str]:
+    """What a valid rule set will not do system-wide that its author may expect: one
+    ``FILE:LINE:COL: note: ...`` line each, said at upload."""
+    notes = []
+    for r in ruleset.rules:
+        kind = r.action.type
+        if kind in (ActionType.KILL, ActionType.SUSPEND) and r.when is When.BEFORE:
+            notes.append(f"{r.action.keys.get('type', r.pos_of('action'))}: note: rule "
+                         f"'{r.name}': {kind} is signalled at the call's entry and takes "
+                         "effect when the call returns, so the call itself runs; sctrace "
+                         "stops a call before it runs")
+    return notes
+
+
 def check_fail(ruleset: RuleSet) -> None:
     """Refuse a rule set containing FAIL, naming what the kernel lacks.
 
