@@ -122,11 +122,11 @@ class Syscall:
 
     def cwd(self) -> str:
         """The calling thread's cwd (a thread may have its own: unshare(CLONE_FS))."""
-        return proc.cwd(self.tid)
+        return self.task.readlink(b"cwd")
 
     def fd_path(self, fd: int) -> str:
         """What the calling thread's fd refers to (its table may be its own: CLONE_FILES)."""
-        return proc.fd_path(self.tid, fd)
+        return self.task.readlink(b"fd/%d" % fd)
 
 
 @dataclass(frozen=True, slots=True)

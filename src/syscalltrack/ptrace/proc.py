@@ -61,29 +61,36 @@ def _read(path: str, size: int = 4096) -> bytes:
 
 
 class Task:
-    """One traced thread's name, read through a /proc/TID/comm descriptor kept open.
+    """One traced thread's name and /proc links, read through descriptors kept open.
 
     A pread on an open descriptor is one system call where open+read+close of
     /proc/TID/stat are three and a costlier file.  It is never stale: the file
     is generated at each read from the thread's current name, so exec,
     prctl(PR_SET_NAME) and writes to /proc/TID/comm by anyone all show at once.
-    The descriptor names the thread (its struct pid), not the number: once the
-    thread is gone, reads fail with ESRCH even if the number is reused.  The
-    tracer closes it when it forgets the thread.
+    The descriptors name the thread (its struct pid), not the number: once the
+    thread is gone, reads fail (ESRCH, ENOENT) even if the number is reused.  The
+    tracer closes them when it forgets the thread.
+
+    The /proc/TID directory is kept open too (an O_PATH descriptor) for the links
+    under it (`root`, `cwd`, `fd/N`): those are looked up afresh at every use, as
+    the kernel evaluates a magic link at each path walk, so nothing is cached but
+    the walk to /proc/TID itself.
     """
 
-    __slots__ = ("_fd", "_last", "tid")
+    __slots__ = ("_dir", "_fd", "_last", "tid")
 
     def __init__(self, tid: int):
         self.tid = tid
         self._fd = -1
+        self._dir = -1  # /proc/TID (O_PATH), opened at the first link read
         self._last: bytes | None = None  # the name last read: what a dead thread was called
 
     def comm(self) -> bytes:
         """The thread's name now; once it is gone, the name last read (a call it died in
         is still shown with it), or OSError if none was ever read."""
         try:
-            name = self._read_comm()
+            fd = self._fd
+            name = os.pread(fd, 64, 0).removesuffix(b"\n") if fd >= 0 else self._read_comm()
         except OSError:
             if self._last is None:
                 raise
@@ -102,10 +109,79 @@ class Task:
                 return _read(f"/proc/{self.tid}/comm").removesuffix(b"\n")  # no fd to keep
         return os.pread(fd, 64, 0).removesuffix(b"\n")
 
+    def _directory(self) -> int:
+        """The kept /proc/TID descriptor, or -1 when no descriptor is left to keep."""
+        fd = self._dir
+        if fd < 0:
+            try:
+                fd = self._dir = os.open(b"/proc/%d" % self.tid, _DIR_FLAGS)
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                    raise
+                return -1
+        return fd
+
+    def readlink(self, link: bytes) -> str:
+        """The target of /proc/TID/`link` (`cwd`, `root`, `fd/3`)."""
+        fd = self._directory()
+        if fd < 0:
+            return os.fsdecode(os.readlink(b"/proc/%d/%s" % (self.tid, link)))
+        return os.fsdecode(os.readlink(link, dir_fd=fd))
+
+    def real_directory(self, link: bytes, path: bytes) -> bytes:
+        """Where `path`, resolved from the thread's /proc/TID/`link` (`root`, `cwd`,
+        `fd/N`), leads: the path of that directory as our root sees it, after every
+        symlink and `..`, resolved by the kernel now.  OSError if it is no directory
+        (or does not exist).
+        """
+        fd = self._directory()
+        if fd < 0:
+            return real_directory(b"/proc/%d/%s/%s" % (self.tid, link, path))
+        target = os.open(link + b"/" + path, _DIR_FLAGS, dir_fd=fd)
+        try:
+            return _fd_path(target)
+        finally:
+            os.close(target)
+
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        for name in ("_fd", "_dir"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                setattr(self, name, -1)
+                os.close(fd)
+
+
+_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+_self_fd = -1  # our /proc/self/fd (O_PATH), for readlinks of our own descriptors
+
+
+def _forget_self_fd() -> None:
+    """In a forked child the kept descriptor names the parent's table: open ours anew."""
+    global _self_fd
+    _self_fd = -1
+
+
+os.register_at_fork(after_in_child=_forget_self_fd)
+
+
+def _fd_path(fd: int) -> bytes:
+    """What our own descriptor `fd` refers to (its path as our root sees it)."""
+    global _self_fd
+    if _self_fd < 0:
+        try:
+            _self_fd = os.open(b"/proc/self/fd", _DIR_FLAGS)
+        except OSError:
+            return os.readlink(b"/proc/self/fd/%d" % fd)
+    return os.readlink(b"%d" % fd, dir_fd=_self_fd)
+
+
+def real_directory(path: bytes) -> bytes:
+    """The path of the directory `path` leads to, after every symlink and `..`."""
+    fd = os.open(path, _DIR_FLAGS)
+    try:
+        return _fd_path(fd)
+    finally:
+        os.close(fd)
 
 
 def comm_and_ppid(tid: int) -> tuple[bytes, int]:

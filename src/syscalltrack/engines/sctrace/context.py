@@ -334,17 +334,16 @@ class CallView:
         if value.__class__ is not bytes:
             return None
         name = self._joined.get(index, value) if self._joined else value
-        tid = self._call.tid
         if name[:1] == b"/":
-            base = b"/proc/%d/root" % tid
+            link = b"root"
         else:
             dirfd = self._dirfd(index)
-            base = b"/proc/%d/cwd" % tid if dirfd == AT_FDCWD else b"/proc/%d/fd/%d" % (tid, dirfd)
+            link = b"cwd" if dirfd == AT_FDCWD else b"fd/%d" % dirfd
         head, _, last = name.rpartition(b"/")
         if last in (b"", b".", b".."):  # the name is a directory itself
             head, last = name, b""
         try:
-            directory = _real_directory(base + b"/" + head)
+            directory = self._call.task.real_directory(link, head)
         except OSError:
             return self._lexical(index, value)
         if not last:
@@ -401,15 +400,6 @@ class CallView:
             creds.uid, creds.euid, creds.suid, creds.gid, creds.egid, creds.sgid,
             self.comm, _time_ns(), when, rule, action, log_format,
             self.cwd if "cwd" in capture else None, retval, resolved))
-
-
-def _real_directory(path: bytes) -> bytes:
-    """The path of the directory `path` leads to, after every symlink and `..`."""
-    fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        return os.readlink(b"/proc/self/fd/%d" % fd)
-    finally:
-        os.close(fd)
 
 
 def _own_dirfd(sc: SyscallSpec, index: int) -> int | None:
