@@ -14,6 +14,12 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _ptrace = _libc.ptrace
 _ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
 _ptrace.restype = ctypes.c_long
+# The requests made at every stop go through a second function object without argtypes:
+# ctypes then passes each argument by its own type, at about half the cost of converting
+# it through argtypes (~4,000 instructions a call instead of ~8,000).  Only ints that fit
+# a C int, None (NULL) and ctypes objects (passed by address) may be given to it.
+_fast = _libc["ptrace"]  # (indexing makes a new function object; _ptrace keeps argtypes)
+_fast.restype = ctypes.c_long
 
 # Requests.
 PEEKDATA = 2
@@ -75,6 +81,9 @@ SYSCALL_INFO_HEAD = struct.Struct("<BBHIQQQ6Q")
 SYSCALL_INFO_OP_RVAL = struct.Struct("<B23xq")
 
 
+_byref = ctypes.byref
+
+
 class PtraceError(OSError):
     """A failed ptrace request; ``op`` names the request, ``pid`` the tracee."""
 
@@ -122,13 +131,13 @@ def interrupt(pid: int) -> None:
 
 # cont, syscall and get_syscall_info run at every stop: one Python frame each.
 def cont(pid: int, sig: int = 0) -> None:
-    if _ptrace(CONT, pid, None, sig) == -1:
+    if _fast(CONT, pid, None, sig) == -1:
         _check(CONT, pid)
 
 
 def syscall(pid: int, sig: int = 0) -> None:
     """Restart so that the next syscall entry or exit stops the tracee."""
-    if _ptrace(SYSCALL, pid, None, sig) == -1:
+    if _fast(SYSCALL, pid, None, sig) == -1:
         _check(SYSCALL, pid)
 
 
@@ -142,11 +151,13 @@ def detach(pid: int, sig: int = 0) -> None:
 
 
 def getregs(pid: int, regs: UserRegs) -> None:
-    _call(GETREGS, pid, None, ctypes.addressof(regs))
+    if _fast(GETREGS, pid, None, _byref(regs)) == -1:
+        _check(GETREGS, pid)
 
 
 def setregs(pid: int, regs: UserRegs) -> None:
-    _call(SETREGS, pid, None, ctypes.addressof(regs))
+    if _fast(SETREGS, pid, None, _byref(regs)) == -1:
+        _check(SETREGS, pid)
 
 
 _eventmsg = ctypes.c_ulong()
@@ -165,7 +176,7 @@ def getsiginfo(pid: int, buf: ctypes.Array) -> None:
 
 def get_syscall_info(pid: int, buf: ctypes.Array) -> int:
     """Fill ``buf`` (88 bytes) with struct ptrace_syscall_info; returns the kernel's size."""
-    res = _ptrace(GET_SYSCALL_INFO, pid, SYSCALL_INFO_SIZE, buf)
+    res = _fast(GET_SYSCALL_INFO, pid, SYSCALL_INFO_SIZE, buf)
     if res == -1:
         _check(GET_SYSCALL_INFO, pid)
     return res
