@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 from ..engines.sctrace import attach, run_command
-from ..events import unknown_macros
-from ..events.format import macros_used
-from ..events.render import Renderer
+from ..events import Event, unknown_macros
+from ..events.format import DEFAULT_FORMAT, LogFormat, macros_used
+from ..events.render import TRACE_FORMAT, Renderer
+from ..events.view import VARIABLE_FIELDS, EventView
 from ..ptrace import PtraceError, SpawnError, proc
 from ..rules import RuleSet, load_rules
 from ..syscalls import table
@@ -81,9 +82,10 @@ def trace(args: argparse.Namespace) -> int:
         names = selection("trace=all")
     log = _Log(args.output)
     render = Renderer(json=args.json, override=args.format)
+    lines = render if args.json else _TextLines(render)
 
     def emit(event):
-        log.write(render(event))
+        log.write(lines(event))
 
     capture = _capture(ruleset, args)
     try:
@@ -189,6 +191,75 @@ class _Log:
         if self.lost:
             notice(f"{self.lost} log line{'s' if self.lost > 1 else ''} could not be "
                    f"written to {self.name}")
+
+
+# An Event as the record of an EventView (`_TextLines`): its variable fields as
+# expressions over the event itself, and where its constant ones are.
+_FIELDS = Event._fields
+_EVENT_FIELDS = {name: f"r[{_FIELDS.index(name)}]" for name in VARIABLE_FIELDS}
+_ARGS, _VALUES = _FIELDS.index("args"), _FIELDS.index("values")
+_SIGNATURE, _PATHS = _FIELDS.index("signature"), _FIELDS.index("paths")
+_CALL = slice(_FIELDS.index("abi"), _FIELDS.index("name") + 1)
+_LABELS = slice(_FIELDS.index("when"), _FIELDS.index("log_format") + 1)
+assert _FIELDS[_CALL] + _FIELDS[_LABELS] == (
+    "abi", "nr", "name", "when", "rule", "action", "log_format")
+
+
+class _TextLines:
+    """`render(event)` for text output, from a format specialised per family of events.
+
+    A family is one rule (or the trace view) on one call: what its events share is
+    printed once (`LogFormat.for_view`, as the daemon prints its records), the rest
+    straight from the event, which serves as the view's record.  Views carry no
+    resolved paths, so an event with any (a format showing %path) goes to `render`.
+    """
+
+    def __init__(self, render: Renderer):
+        self.render = render
+        self._formats: dict[str, LogFormat] = {}
+        # (abi, nr, name, when, rule, action, log_format) -> (signature, line maker)
+        self._families: dict[tuple, tuple] = {}
+
+    def __call__(self, event: Event) -> str:
+        if event[_PATHS]:
+            return self.render(event)
+        # (abi, nr, name) + (when, rule, action, log_format): the family's constants, but
+        # the signature, whose hash would cost more than the line; kept and compared instead.
+        key = event[_CALL] + event[_LABELS]
+        family = self._families.get(key)
+        if family is None or family[0] is not event[_SIGNATURE]:
+            family = self._families[key] = self._family(event)
+        return family[1](event)
+
+    def _family(self, event: Event) -> tuple:
+        signature = event.signature
+        count = len(signature)
+        if len(self._families) > 4096:  # families are a handful: do not grow forever
+            self._families.clear()
+        if len(event.args) != count or len(event.values) != count:
+            # (Never from the engine, which decodes every argument: lengths depend on
+            # the call and the rule alone, so they hold for the whole family.)
+            return signature, self.render
+        try:
+            view = EventView(
+                abi=event.abi, nr=event.nr, name=event.name, signature=signature,
+                when=event.when, rule=event.rule, action=event.action,
+                log_format=event.log_format,
+                args=[f"r[{_ARGS}][{i}]" for i in range(count)],
+                values=[f"r[{_VALUES}][{i}]" for i in range(count)],
+                fields=_EVENT_FIELDS, namespace={})
+        except ValueError:
+            return signature, self.render
+        # The format `Renderer` picks: the reader's own, the rule's, else the default.
+        fmt = self.render.override
+        if fmt is None:
+            fmt = event.log_format
+        if fmt is None:
+            fmt = DEFAULT_FORMAT if event.rule is not None else TRACE_FORMAT
+        compiled = self._formats.get(fmt)
+        if compiled is None:
+            compiled = self._formats[fmt] = LogFormat(fmt, self.render.limits)
+        return signature, compiled.for_view(view)
 
 
 _CAPTURED_BY = {"ids": {"uid", "euid", "suid", "gid", "egid", "sgid"}, "ppid": {"ppid"},
