@@ -24,6 +24,9 @@ def test_a_filter_is_located_at_its_first_operand_not_at_a_middle_operator():
     (rule_,) = load_rules(text).rules
     pos = rule_.pos_of("filter_expression")
     assert (pos.line, pos.col) == (5, text.splitlines()[4].index("PARAMS") + 1)
+    text = rule("PID in (1, 2) || PID == 3")
+    pos = load_rules(text).rules[0].pos_of("filter_expression")
+    assert (pos.line, pos.col) == (5, text.splitlines()[4].index("PID") + 1)
 
 
 @pytest.mark.skipif(not os.access("/sys/kernel/btf/vmlinux", os.R_OK),
@@ -39,3 +42,17 @@ def test_a_filter_too_long_for_the_kernels_jumps_is_refused_with_its_position():
     assert (diag.line, diag.col) == (5, text.splitlines()[4].index("PARAMS") + 1)
     assert "too long for the kernel's jumps" in diag.message
     assert "use sctrace" in diag.message
+
+
+@pytest.mark.skipif(not os.access("/sys/kernel/btf/vmlinux", os.R_OK),
+                    reason="the code generator reads this kernel's BTF")
+def test_too_many_rules_on_one_call_are_refused_as_such_once():
+    from syscalltrack.engines.systemwide import codegen
+
+    text = "".join(rule(f'PARAMS[1] == "/tmp/some/dir/file{i}"', name=f"r{i}",
+                        syscall="unlink") for i in range(2500))
+    with pytest.raises(RuleError) as exc:
+        codegen.generate(load_rules(text))
+    (diag,) = exc.value.diagnostics  # once, though unlink has an i386 program too
+    assert diag.message.startswith("rule 'r0': the 2500 rules on unlink compile to ")
+    assert "instructions together, too long for the kernel's jumps (32767)" in diag.message

@@ -36,6 +36,7 @@ def rule(name: str, syscall: str, filt: str | None = None, when: str = "before",
 class Outcome:
     rule: int | None  # index of the matching rule, None when none matched
     undecided: bool
+    kind: int = 0  # the record's kind (layout.KIND_*): why it was undecided
 
 
 class Bench:
@@ -80,7 +81,7 @@ class Bench:
         ret = prog.test_run(raw_tp_context(ctypes.addressof(regs), 0, retval)).retval
         if ret == 0:
             return Outcome(None, False)
-        return Outcome((ret & 0xFFFF) - 1, bool(ret >> 16))
+        return Outcome((ret & 0xFFFF) - 1, bool(ret >> 16), ret >> 16)
 
     def close(self) -> None:
         for p in self.programs.values():

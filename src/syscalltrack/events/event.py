@@ -135,12 +135,14 @@ class Lost:
 class Undecided:
     """The engine could not decide rule `rule` for this call, so it took no action.
 
-    `event` is the call as it was seen (its `rule` is the undecided one).
+    `event` is the call as it was seen (its `rule` is the undecided one); `reason`
+    says why, when the engine knows.
     """
 
     rule: str
     index: int
     event: Event
+    reason: str = ""
 
 
 # What an engine's event stream carries: events, and notices that say what it did not.

@@ -11,7 +11,7 @@ import json as _json
 from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
-from .event import Event, Lost, StreamItem, Undecided, Unreadable
+from .event import Event, Lost, StreamItem, Undecided
 from .format import DEFAULT_FORMAT, Limits, LogFormat, escape
 from .jsonfmt import for_view as json_for_view
 from .jsonfmt import to_dict, to_json
@@ -96,10 +96,10 @@ def _notice(item: Lost | Undecided, json: bool) -> str:
                 "ring buffer full) --")
     if json:
         return _json.dumps({"notice": "undecided", "rule": item.rule,
+                            **({"reason": item.reason} if item.reason else {}),
                             "event": to_dict(item.event)})
     e = item.event
-    why = next((f"argument {i} could not be read in the kernel; "
-                for i, v in enumerate(e.values, 1) if v.__class__ is Unreadable), "")
+    why = f"{item.reason}; " if item.reason else ""
     return (f"-- rule {escape(_b(item.rule))} undecided in the kernel for "
             f"{e.pid}[{escape(e.comm)}] {e.name}: {why}no action taken --")
 

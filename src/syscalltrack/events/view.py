@@ -39,8 +39,8 @@ class EventView:
     None); `namespace` holds the names those expressions use.  Expressions give
     the types `Event` documents (the ids are ints, never None).  An
     `undecided_index` (the rule's index) makes every record of the view an
-    `Undecided` notice rather than an event; `item` and `build` give what a
-    record stands for, `make` always its Event.
+    `Undecided` notice (giving `undecided_reason`) rather than an event; `item`
+    and `build` give what a record stands for, `make` always its Event.
 
     Consumers keep what they compile for a view in their own weak-keyed maps,
     so it goes when a replaced rule set's views do.
@@ -49,7 +49,8 @@ class EventView:
     def __init__(self, *, abi: str, nr: int, name: str, signature: tuple[Arg, ...],
                  when: str, rule: str | None, action: str | None, log_format: str | None,
                  args: Sequence[str], values: Sequence[str], fields: Mapping[str, str],
-                 namespace: Mapping[str, Any], undecided_index: int | None = None):
+                 namespace: Mapping[str, Any], undecided_index: int | None = None,
+                 undecided_reason: str = ""):
         if len(args) != len(signature) or len(values) != len(signature):
             raise ValueError("a view needs one args and one values expression per argument")
         unknown = set(fields) - set(VARIABLE_FIELDS)
@@ -66,8 +67,9 @@ class EventView:
         self.item: Callable[[tuple], StreamItem] = self.make
         if undecided_index is not None:
             make = self.make
-            self.item = lambda r: Undecided(rule, undecided_index, make(r))
-            item = f"_Undecided(_view_rule, {undecided_index!r}, {event})"
+            self.item = lambda r: Undecided(rule, undecided_index, make(r), undecided_reason)
+            item = (f"_Undecided(_view_rule, {undecided_index!r}, {event}, "
+                    f"{undecided_reason!r})")
         # No call per record: in a batch of one view, the call cost ~10% of the Event.
         self.build: Callable[[list[tuple]], list[StreamItem]] = self._compile(
             "build", f"def f(rows):\n    return [{item} for r in rows]\n",

@@ -377,8 +377,8 @@ class _Builder(Transformer):
     @v_args(inline=True)
     def filter(self, key: Token, _lbrace, expr: Expr, _rbrace) -> _Item:
         start = expr  # where the filter's text begins: its leftmost operand
-        while isinstance(start, Binary):
-            start = start.left
+        while isinstance(start, Binary | In):
+            start = start.left if isinstance(start, Binary) else start.operand
         return _Item("filter_expression", self._at(key), expr, start.pos)
 
     @v_args(inline=True)

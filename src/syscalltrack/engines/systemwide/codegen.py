@@ -48,9 +48,10 @@ naming the rule -- never a wrong verdict. That happens only for
 * a string or socket address that could not be read (a pointer other than
   NULL): BPF cannot fault pages in, so memory the caller has not touched yet
   (a path in a library's data used for the first time) reads as an error
-  though the kernel will read it. An exit program reads such an argument again
-  (the call has brought it in), so after rules decide; before rules cannot
-  wait. NULL makes every string test false, as in the rule language.
+  though the kernel will read it. Not read again at the exit: by then the call
+  may have written over it (``readlink(p, p, n)``), or another thread, and the
+  rule would decide on bytes the call never took. NULL makes every string test
+  false, as in the rule language.
 
 Rejected at load, with the rule's position and "use sctrace": FAIL (this
 kernel cannot change a call's result; see ``engine.check_fail``), REWRITE,
@@ -82,6 +83,7 @@ from .layout import (
     EXTRA,
     I386_NR,
     KIND_UNDECIDED,
+    KIND_UNREADABLE,
     NR,
     PID,
     PPID,
@@ -122,6 +124,7 @@ PREFILTER_MAX = 32
 # String tests against literals up to DIRECT_MAX bytes (`==`, `startswith`, `in` of
 # up to DIRECT_ITEMS of them) compare words of the frame: no automaton, no bpf_loop.
 DIRECT_MAX, DIRECT_ITEMS = 64, 8
+JUMP_MAX = (1 << 15) - 1  # the farthest a jump reaches, in instructions (16-bit offset)
 # Prog arrays the dispatchers tail-call through, indexed by call number.
 TABLES = {(X86_64, When.BEFORE): "sct_x86_enter", (X86_64, When.AFTER): "sct_x86_exit",
           (I386, When.BEFORE): "sct_i386_enter", (I386, When.AFTER): "sct_i386_exit"}
@@ -287,9 +290,6 @@ def _load_const(c: _Code, reg, value: int) -> None:
 _JUMPS = {"==": "jeq", "!=": "jne", "<": "jslt", ">": "jsgt", "<=": "jsle", ">=": "jsge"}
 _FLIP = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 _STRING_OPS = {"~=", "startswith", "endswith", "glob"}
-# Calls whose success replaces the caller's memory: at their exit, an argument's
-# address no longer holds what the call was given.
-_REPLACE_MEMORY = {"execve", "execveat"}
 
 
 class _ProgramGen:
@@ -344,9 +344,6 @@ class _ProgramGen:
                                            f"sys_exit_{self.sc.tracepoint}").field("ret")
                 c.ldxdw(R0, R6, ret.offset)
             c.stxdw(R7, RET, R0)
-            if self.sc.name not in _REPLACE_MEMORY:
-                for k in sorted(self.slots.values()):
-                    self._read_again(k)
         else:
             c.st(4, R10, KEY, 0)
             self._lookup(SCRATCH, "out")
@@ -508,21 +505,6 @@ class _ProgramGen:
         c.call("probe_read_user_str")
         c.stxdw(R7, off, R0)
 
-    def _read_again(self, slot: int) -> None:
-        """At the exit: read a slot again if the entry could not (memory not resident
-        then; the call has usually brought it in since)."""
-        c = self.c
-        arg = self._arg_index(slot)
-        if filled_length(self.sc.args, arg) is not None:
-            return  # filled in by the call: read at the exit anyway
-        kept = c.fresh("kept")
-        c.ldxdw(R0, R7, self.layout.slot(slot))
-        c.jsgt(R0, 0, kept)
-        c.ldxdw(R0, R7, ARGS + 8 * arg)
-        c.jeq(R0, 0, kept)
-        self._read_slot(slot)
-        c.place(kept)
-
     def _read_buffer(self, arg: int, base, off: int, size: int) -> None:
         """A buffer or socket address passed in: as many bytes as its length argument."""
         c = self.c
@@ -569,6 +551,7 @@ class _ProgramGen:
         first = len(c.insns)
         nxt, match, undecided = c.fresh("next"), c.fresh("match"), c.fresh("undecided")
         self.undecided = undecided
+        self.unreadable: dict[int, str] = {}  # PARAMS[n] -> its undecided exit
         cond = bound.variant.condition if bound.variant else None
         if cond is not None:
             c.ldxdw(R0, R7, ARGS + 8 * cond.arg)
@@ -588,6 +571,11 @@ class _ProgramGen:
             c.place(undecided)
             c.mov(R8, bound.index)
             c.mov(R9, (KIND_UNDECIDED << 8) | code)
+            c.ja("emit")
+        for n, label in self.unreadable.items():
+            c.place(label)
+            c.mov(R8, bound.index)
+            c.mov(R9, ((KIND_UNREADABLE + n) << 8) | code)
             c.ja("emit")
         c.place(nxt)
         self.spans.append((bound.index, first, len(c.insns)))
@@ -761,7 +749,7 @@ class _ProgramGen:
             return
         off = self.layout.slot(self.slots[src])
         size, at, families = _MEMBERS[e.member]
-        self._unread(src, off, absent, self.undecided)
+        self._unread(src, off, absent, e.index)
         c.ldxdw(R1, R7, off)  # bytes read + 1
         c.jslt(R1, at + size + 1, absent)
         if families:
@@ -775,18 +763,20 @@ class _ProgramGen:
         if e.member == "port":
             c.bswap(R0, 16)
 
-    def _unread(self, src: int, slot_off: int, null: str, undecided: str) -> None:
-        """Jump to ``null`` when argument ``src`` is NULL, to ``undecided`` when its
-        memory could not be read (the slot's length is 0 or less): BPF cannot fault
-        pages in, so a string in a page the process has not touched yet reads as an
-        error here though the kernel will read it -- not a reason for a verdict."""
+    def _unread(self, src: int, slot_off: int, null: str, n: int) -> None:
+        """Jump to ``null`` when argument ``src`` (the rule's PARAMS[n]) is NULL; when its
+        memory could not be read (the slot's length is 0 or less), the rule is undecided,
+        saying so: BPF cannot fault pages in, so a string in a page the process has not
+        touched yet reads as an error here though the kernel will read it."""
         c = self.c
         readable = c.fresh("read")
+        if n not in self.unreadable:
+            self.unreadable[n] = c.fresh("unreadable")
         c.ldxdw(R0, R7, slot_off)
         c.jsgt(R0, 0, readable)
         c.ldxdw(R0, R7, ARGS + 8 * src)
         c.jeq(R0, 0, null)
-        c.ja(undecided)
+        c.ja(self.unreadable[n])
         c.place(readable)
 
     def _missing(self, src) -> bool:
@@ -823,7 +813,7 @@ class _ProgramGen:
                 return
             slot_off = lay.slot(self.slots[src])
             buf = slot_off + 8
-            self._unread(src, slot_off, f, u)
+            self._unread(src, slot_off, f, var.index)
             dirfd = self.bound.variant.dirfd_of(src) if self.bound.variant else None
             if dirfd is not None:
                 ok = c.fresh("abs")
@@ -924,7 +914,7 @@ class _ProgramGen:
         self._count(8)
         c.place("act")
         c.mov(R1, R9)
-        c.jset(R1, KIND_UNDECIDED << 8, "finish")
+        c.jgt(R1, 0xFF, "finish")  # any kind but an event: no action
         for code, sig in SIGNALS.items():
             if any(ACTION_CODES[b.rule.action.type] == code for b in self.rules):
                 skip = c.fresh("nosig")
@@ -1268,18 +1258,24 @@ def _program(layout, kern, dfas, sc, when, rules, prologue, saves, diagnostics) 
     except _Reject as e:
         b = gen.bound
         why = f"{e}; the system-wide engine cannot run it -- use sctrace"
-    except asm.AsmError:  # a jump past the 16-bit offset: the longest filter is to blame
+    except asm.AsmError:  # a jump past the 16-bit offset
         index, first, last = max(gen.spans, key=lambda span: span[2] - span[1])
-        b = next(b for b in rules if b.index == index)
-        why = (f"its filter compiles to {last - first} instructions, too long for the "
-               "kernel's jumps (32767); shorten it (one 'in (...)' takes many values of one "
-               "test) or use sctrace")
+        if last - first > JUMP_MAX:  # one filter alone is too long
+            b = next(b for b in rules if b.index == index)
+            why = (f"its filter compiles to {last - first} instructions, too long for the "
+                   f"kernel's jumps ({JUMP_MAX}); shorten it (one 'in (...)' takes many "
+                   "values of one test) or use sctrace")
+        else:  # many rules on one call, together
+            b = rules[0]
+            why = (f"the {len(rules)} rules on {sc.name} compile to {len(insns)} "
+                   f"instructions together, too long for the kernel's jumps "
+                   f"({JUMP_MAX}); use fewer, or 'in (...)' for many values of one test")
     else:
         why = None
     if why is not None:
-        diag = Diagnostic(b.rule.pos_of("filter_expression"), f"rule '{b.rule.name}': {why}")
-        if diag not in diagnostics:  # once, not for each ABI's program
-            diagnostics.append(diag)
+        pos = b.rule.pos_of("filter_expression")
+        if not any(d.pos == pos for d in diagnostics):  # once, not for each ABI's program
+            diagnostics.append(Diagnostic(pos, f"rule '{b.rule.name}': {why}"))
         insns = ()
     letter = "x" if when is When.AFTER else "e"
     btf_id = 0

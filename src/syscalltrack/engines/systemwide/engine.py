@@ -65,7 +65,7 @@ from ...rules import ActionType, Diagnostic, RuleError, RuleSet, When, rule_text
 from ...syscalls import ArgKind, FromStruct, filled_length
 from . import codegen
 from .codegen import AFTER, COUNTER_FIELDS, COUNTERS, DFA, EVENTS, SCRATCH, Plan
-from .layout import CRED_FIELDS, KIND_UNDECIDED, kernel
+from .layout import CRED_FIELDS, KIND_EVENT, KIND_UNREADABLE, kernel
 
 BPF_F_NO_PREALLOC = 1
 # Where the record's fields sit in a decoded row (layout.record_struct()): ts, rule index
@@ -213,7 +213,10 @@ class _Views(dict):
             args=args, values=values, fields=fields,
             namespace={"Unreadable": Unreadable, "Cut": Cut, "_comm": self.comm,
                        "_comm_get": self.comm.get, "_sockaddr": SockAddr.decode},
-            undecided_index=rule_index if kind == KIND_UNDECIDED else None)
+            undecided_index=rule_index if kind != KIND_EVENT else None,
+            undecided_reason=(f"PARAMS[{kind - KIND_UNREADABLE}] could not be read in the "
+                              "kernel (not in memory yet, or a bad pointer)"
+                              if kind >= KIND_UNREADABLE else ""))
 
 
 def _normalise_code(arg, expr: str) -> str:

@@ -44,7 +44,9 @@ REGS = {  # pt_regs members holding arguments 1-6, per ABI
 
 # Record header before the copied frame head.
 REC_TS, REC_RULE, REC_KIND, REC_FRAME = 0, 8, 12, 16
-KIND_EVENT, KIND_UNDECIDED = 0, 1
+# A record's kind: an event, an undecided rule, or one undecided because PARAMS[n] could
+# not be read (KIND_UNREADABLE + n).
+KIND_EVENT, KIND_UNDECIDED, KIND_UNREADABLE = 0, 1, 16
 
 
 @dataclass(frozen=True)
