@@ -173,8 +173,10 @@ class _Log:
         # One write per line, unbuffered: the log is whole if we are killed.
         data = (line + "\n").encode("utf-8", "surrogateescape")
         try:
-            while data:
-                data = data[os.write(self.fd, data):]
+            written = os.write(self.fd, data)
+            while written < len(data):  # (a short write: a full disk, a pipe, a signal)
+                data = data[written:]
+                written = os.write(self.fd, data)
         except OSError as err:
             if not self.lost:
                 notice(f"cannot write the log to {self.name}: {err.strerror}; "

@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple
 
 from syscalltrack.ptrace import proc
 from syscalltrack.ptrace.memory import TraceeMemory
@@ -74,7 +75,7 @@ KILL = Decision(Action.KILL)
 SUSPEND = Decision(Action.SUSPEND)
 
 
-class Syscall:
+class Syscall(NamedTuple):
     """One call as the kernel reported it at a stop.
 
     ``nr`` is the number within ``abi`` (``x86_64``, ``i386`` or ``x32``; x32 numbers
@@ -83,25 +84,22 @@ class Syscall:
     stop of an attached process).  The helpers read the tracee as it is now: call them
     from ``on_entry``/``on_exit``, while it is stopped.  ``memory`` and ``task`` belong to
     the calling thread and live as long as the tracer traces it.
+
+    A named tuple: the tracer makes one at every stop of a call's entry, with
+    ``tuple.__new__`` and no ``__init__`` to run.
     """
 
-    __slots__ = ("abi", "arch", "args", "ip", "memory", "nr", "pid", "sp", "stage", "task",
-                 "tid")
-
-    def __init__(self, pid: int, tid: int, abi: str, arch: int, nr: int,
-                 args: tuple[int, ...], ip: int, sp: int, stage: str, memory: TraceeMemory,
-                 task: proc.Task):
-        self.pid = pid
-        self.tid = tid
-        self.abi = abi
-        self.arch = arch
-        self.nr = nr
-        self.args = args
-        self.ip = ip
-        self.sp = sp
-        self.stage = stage
-        self.memory = memory
-        self.task = task
+    pid: int
+    tid: int
+    abi: str
+    arch: int
+    nr: int
+    args: tuple[int, ...]
+    ip: int
+    sp: int
+    stage: str
+    memory: TraceeMemory
+    task: proc.Task
 
     def __repr__(self) -> str:
         args = ", ".join(hex(a) for a in self.args)

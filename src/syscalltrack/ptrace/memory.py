@@ -124,6 +124,20 @@ class TraceeMemory:
         Reads page by page so a short string at the very end of a mapping is still
         readable even though the bytes after it are not.
         """
+        fd = self._fd
+        if fd >= 0 and addr:  # most strings are short: one read from the kept descriptor
+            chunk = PAGE_SIZE - (addr % PAGE_SIZE)  # (as below: min of this, limit, FIRST_CHUNK)
+            if chunk > FIRST_CHUNK:
+                chunk = FIRST_CHUNK
+            if chunk > limit:
+                chunk = limit
+            try:
+                data = os.pread(fd, chunk, addr)
+            except (OSError, OverflowError):
+                data = b""
+            nul = data.find(b"\0") if len(data) == chunk else -1
+            if nul >= 0:
+                return data[:nul], False
         if addr == 0:
             raise MemoryAccessError(self.pid, 0)
         parts = []

@@ -60,6 +60,13 @@ SPAWN_OPTIONS = _COMMON | pt.O_TRACESECCOMP | pt.O_EXITKILL
 ATTACH_OPTIONS = _COMMON
 
 _EVENT_KINDS = {pt.EVENT_FORK: "fork", pt.EVENT_VFORK: "vfork", pt.EVENT_CLONE: "clone"}
+# Bound once: used at every stop.
+_get_syscall_info = pt.get_syscall_info
+_restart_to_next_call = pt.syscall
+_new = tuple.__new__
+_unpack_head = pt.SYSCALL_INFO_HEAD.unpack_from
+_unpack_op_rval = pt.SYSCALL_INFO_OP_RVAL.unpack_from
+_ARCH_X86_64 = pt.AUDIT_ARCH_X86_64
 
 
 class SpawnError(OSError):
@@ -457,35 +464,14 @@ class Tracer:
             if exc.errno != _errno.ESRCH:
                 raise
 
-    def _read_call(self, t: _Tracee, stage: str) -> Syscall:
-        _op, _, _, arch, ip, sp, nr, *args = pt.SYSCALL_INFO_HEAD.unpack_from(self._info)
-        args = tuple(args)
-        if arch == pt.AUDIT_ARCH_X86_64:
-            if nr & pt.X32_SYSCALL_BIT and nr < 0x80000000:
-                abi, nr = "x32", nr & ~pt.X32_SYSCALL_BIT
-            else:
-                abi = "x86_64"
-        elif arch == pt.AUDIT_ARCH_I386:
-            abi = "i386"
-            args = tuple([a & 0xFFFFFFFF for a in args])
-        else:
-            abi = hex(arch)
-        return Syscall(t.tgid, t.tid, abi, arch, nr, args, ip, sp, stage, t.memory, t.task)
-
-    def _syscall_info(self, t: _Tracee) -> bool:
-        """Fill ``self._info`` for ``t``; False when the thread vanished meanwhile."""
+    def _syscall_stop(self, t: _Tracee) -> None:
         try:
-            pt.get_syscall_info(t.tid, self._info)
+            _get_syscall_info(t.tid, self._info)
         except pt.PtraceError as exc:
             if exc.errno == _errno.ESRCH:
-                return False
+                return  # the thread vanished meanwhile
             raise
-        return True
-
-    def _syscall_stop(self, t: _Tracee) -> None:
-        if not self._syscall_info(t):
-            return
-        op, rval = pt.SYSCALL_INFO_OP_RVAL.unpack_from(self._info)
+        op, rval = _unpack_op_rval(self._info)
         if op == pt.OP_EXIT:
             self._exit(t, rval)
         elif op == pt.OP_ENTRY and t.syscall_mode:
@@ -510,9 +496,29 @@ class Tracer:
         self._resume(t)
 
     def _entry(self, t: _Tracee, stage: str, have_info: bool = False) -> None:
-        if not have_info and not self._syscall_info(t):
-            return
-        call = self._read_call(t, stage)
+        if not have_info:
+            try:
+                _get_syscall_info(t.tid, self._info)
+            except pt.PtraceError as exc:
+                if exc.errno == _errno.ESRCH:
+                    return  # the thread vanished meanwhile
+                raise
+        info = _unpack_head(self._info)  # op, reserved, flags, arch, ip, sp, nr, args[6]
+        arch = info[3]
+        nr = info[6]
+        args = info[7:]
+        if arch == _ARCH_X86_64:
+            if nr & pt.X32_SYSCALL_BIT and nr < 0x80000000:
+                abi, nr = "x32", nr & ~pt.X32_SYSCALL_BIT
+            else:
+                abi = "x86_64"
+        elif arch == pt.AUDIT_ARCH_I386:
+            abi = "i386"
+            args = tuple([a & 0xFFFFFFFF for a in args])
+        else:
+            abi = hex(arch)
+        call = _new(Syscall, (t.tgid, t.tid, abi, arch, nr, args, info[4], info[5], stage,
+                              t.memory, t.task))
         if t.pre_exec and not (
                 call.abi == "x86_64" and call.nr in (_NR_EXECVE, _NR_EXECVEAT)):
             self._resume(t)  # our own setup code between fork and exec
@@ -533,7 +539,11 @@ class Tracer:
     def _apply(self, t: _Tracee, call: Syscall, d: Decision) -> None:
         if d is CONTINUE_TO_EXIT:  # the usual answer for a logged call: nothing to change
             t.pending = call
-            self._resume(t)
+            try:  # (_resume, inlined: with a call pending it restarts to the exit stop)
+                _restart_to_next_call(t.tid, 0)
+            except pt.PtraceError as exc:
+                if exc.errno != _errno.ESRCH:
+                    raise
             return
         action = d.action
         if action is Action.CONTINUE:

@@ -28,6 +28,7 @@ from .context import CallShape, CallView
 from .policy import build_policy
 
 Emit = Callable[[Event], None]
+_PLAIN = id(None)  # the views' key of the call's own view (no variant)
 Notice = Callable[[str], None]
 # Calls that end the thread: there is no exit stop to wait for, so a traced one is
 # shown at its entry with the result unknown, as strace shows `exit_group(0) = ?`.
@@ -37,7 +38,8 @@ _NO_RETURN = frozenset({"exit", "exit_group"})
 class _Plan:
     """What the rules make of one (ABI, call number), worked out at its first stop."""
 
-    __slots__ = ("after", "before", "kept", "shapes", "traced", "traced_at_entry", "want_exit")
+    __slots__ = ("after", "before", "kept", "labels", "shapes", "sure", "traced",
+                 "traced_at_entry", "want_exit")
 
     def __init__(self, ruleset: RuleSet, real: SyscallSpec, traced: bool):
         name = real.family
@@ -51,6 +53,14 @@ class _Plan:
         self.shapes = {key: _shape(real, variant) for key, variant in variants.items()}
         # The views the exit needs: the after list's, and the plain one (trace output).
         self.kept = tuple({id(v): v for v in (None, *(b.variant for b in self.after))}.values())
+        # An after list whose first rule matches every call (no filter, no variant
+        # condition) is decided without evaluating anything.
+        first = self.after[0] if self.after else None
+        self.sure = first if first is not None and first.filter.always and (
+            first.variant is None or first.variant.condition is None) else None
+        # What an event shows of each rule: (name, action, log_format), by rule index.
+        self.labels = {b.index: (b.rule.name, b.rule.action.type.value, b.rule.action.log_format)
+                       for b in self.before + self.after}
 
 
 def _shape(real: SyscallSpec, variant: Variant | None) -> CallShape:
@@ -112,12 +122,15 @@ class RuleConsumer(Consumer):
         for view in views.values():
             if view is not None:
                 view.at_exit(retval)
-        match = _first_match(plan.after, views, call, plan)  # views holds every one it needs
+        sure = plan.sure
+        if sure is not None:
+            match = sure, views[id(sure.variant)]
+        else:
+            match = _first_match(plan.after, views, call, plan)  # views holds every one it needs
         if match is not None:
-            rule = match[0].rule
+            name, action, log_format = plan.labels[match[0].index]
             self._events.append(match[1].event(
-                When.AFTER, rule.name, rule.action.type.value, rule.action.log_format, retval,
-                self._capture))
+                When.AFTER, name, action, log_format, retval, self._capture))
         elif plan.traced:
             self._events.append(views[id(None)].event(
                 When.AFTER, None, None, None, retval, self._capture))
@@ -132,8 +145,12 @@ class RuleConsumer(Consumer):
                     When.AFTER, None, None, None, None, self._capture))
 
     def after_stop(self) -> None:
-        if self._events:
-            self.flush()
+        events = self._events
+        if events:  # (flush, inlined: this runs at every stop)
+            self._events = []
+            emit = self.emit
+            for event in events:
+                emit(event)
 
     def flush(self) -> None:
         """Emit the events made so far."""
@@ -202,7 +219,10 @@ class RuleConsumer(Consumer):
         (execve replaces it) or reused.
         """
         for variant in plan.kept:
-            view = _view(views, call, plan, variant)
+            if variant is None and _PLAIN not in views:  # (_view, inlined for the usual case)
+                view = views[_PLAIN] = CallView(call, plan.shapes[_PLAIN])
+            else:
+                view = _view(views, call, plan, variant)
             if view is not None:
                 view.values()
         if plan.traced:  # shown even if the process dies in the call: its name while alive
