@@ -567,28 +567,17 @@ class Tracer:
 
     def _fail(self, t: _Tracee, err: int) -> None:
         """Skip the call (orig_rax = -1) with rax = -err: one stop is enough at seccomp."""
-        r = self._regs
-        pt.getregs(t.tid, r)
-        r.orig_rax = _U64
-        r.rax = -err & _U64
-        pt.setregs(t.tid, r)
+        pt.pokeuser(t.tid, pt.ORIG_RAX, _U64)
+        pt.pokeuser(t.tid, pt.RAX, -err & _U64)
         if t.syscall_mode:
             t.force_ret = -err  # an entry stop's exit path may reset rax: impose it again
 
     def _skip_call(self, t: _Tracee) -> None:
-        try:
-            r = self._regs
-            pt.getregs(t.tid, r)
-            r.orig_rax = _U64
-            pt.setregs(t.tid, r)
-        except pt.PtraceError:
-            pass
+        with contextlib.suppress(pt.PtraceError):
+            pt.pokeuser(t.tid, pt.ORIG_RAX, _U64)
 
     def _set_return(self, t: _Tracee, rval: int) -> None:
-        r = self._regs
-        pt.getregs(t.tid, r)
-        r.rax = rval & _U64
-        pt.setregs(t.tid, r)
+        pt.pokeuser(t.tid, pt.RAX, rval & _U64)
 
     def _rewrite(self, t: _Tracee, call: Syscall, changes: Mapping[int, int | bytes]) -> bool:
         """Change the call's arguments; False (nothing written) if a string has nowhere to go.
