@@ -180,7 +180,13 @@ def test_group_stop_keeps_the_tracee_stopped_until_sigcont(helper, tmp_path):
         pid = box[0]
         keeps_counting(path)
         os.kill(pid, signal.SIGSTOP)
-        wait_until(lambda: status_field(pid, "State")[0] in "Tt", what="the group-stop")
+        # Stopped, and the SIGSTOP taken: a stop at a traced openat (O_TRUNC) also shows
+        # as 't', and the call would then still empty the file after `frozen` was read.
+        stop_bit = 1 << (signal.SIGSTOP - 1)
+        wait_until(lambda: status_field(pid, "State")[0] in "Tt"
+                   and not int(status_field(pid, "ShdPnd"), 16) & stop_bit
+                   and not int(status_field(pid, "SigPnd"), 16) & stop_bit,
+                   what="the group-stop")
         frozen = counter(path)
         time.sleep(0.2)
         assert counter(path) == frozen
