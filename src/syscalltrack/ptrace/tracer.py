@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import errno as _errno
 import os
+import resource
 import select
 import shutil
 import signal
@@ -125,6 +126,7 @@ class Tracer:
         self._took_signal: set[int] = set()  # command processes seen taking it meanwhile
         self._info = ctypes.create_string_buffer(pt.SYSCALL_INFO_SIZE)
         self._regs = pt.UserRegs()
+        self._nofile = _more_descriptors()
 
     def __enter__(self) -> "Tracer":
         return self
@@ -161,7 +163,7 @@ class Tracer:
         pid = os.fork()
         if pid == 0:
             _child(go_r, go_w, err_r, err_w, path, list(argv), env, cwd, filt,
-                   {1: stdout, 2: stderr})
+                   {1: stdout, 2: stderr}, self._nofile)
         os.close(go_r)
         os.close(err_w)
         try:
@@ -837,7 +839,22 @@ def _spawn_error(report: bytes, path: str) -> SpawnError:
     return SpawnError(err, f"{stage} {path}: {os.strerror(err)}", path)
 
 
-def _child(go_r, go_w, err_r, err_w, path, argv, env, cwd, filt, fds) -> None:
+def _more_descriptors() -> tuple[int, int]:
+    """Raise our soft RLIMIT_NOFILE to the hard one and return the limits as found.
+
+    A descriptor or two is kept per traced thread (proc.Task), and PATH[n] opens
+    directories at every stop: out of descriptors, a path would be resolved as text
+    only, and a symlinked directory could go around a rule. The commands we start get
+    the limits they would have had without us back (_child).
+    """
+    found = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if found[0] != found[1]:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (found[1], found[1]))
+    return found
+
+
+def _child(go_r, go_w, err_r, err_w, path, argv, env, cwd, filt, fds, nofile) -> None:
     """Runs in the forked child: wait to be seized, install the filter, exec.
 
     Any failure is written to the CLOEXEC pipe as ``stage:errno`` and the child exits
@@ -858,6 +875,8 @@ def _child(go_r, go_w, err_r, err_w, path, argv, env, cwd, filt, fds) -> None:
         if cwd is not None:
             stage = "chdir"
             os.chdir(cwd)
+        stage = "setrlimit"
+        resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
         if filt is not None:
             stage = "seccomp"
             filt.install()

@@ -10,6 +10,7 @@ in a `CallShape`.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import socket
@@ -81,6 +82,13 @@ def _normaliser(norms: tuple[tuple[int, int], ...]):
         parts.append(f"(r[{i}] & {mask}) - ((r[{i}] & {sign}) << 1)" if sign
                      else f"r[{i}] & {mask}")
     return eval("lambda r: (" + "".join(f"{part}, " for part in parts) + ")")
+
+
+# PATH[n] resolved as text because sctrace ran out of descriptors or memory, where a
+# symlinked directory can go around a rule: the first such error, which the engine
+# reports once (RuleConsumer.after_stop). Module state: one tracer per process.
+text_fallbacks: list[OSError] = []
+_SHORTAGE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
 
 
 class CallView:
@@ -371,7 +379,9 @@ class CallView:
             head, last = name, b""
         try:
             directory = self._call.task.real_directory(link, head)
-        except OSError:
+        except OSError as exc:
+            if exc.errno in _SHORTAGE and not text_fallbacks:
+                text_fallbacks.append(exc)
             return self._lexical(index, value)
         if not last:
             return directory

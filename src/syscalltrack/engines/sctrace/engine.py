@@ -24,6 +24,7 @@ from ...rules import ActionType, BoundRule, RuleSet, Str, When
 from ...rules.values import MASK64, const_value
 from ...syscalls import X86_64, Variant, table
 from ...syscalls import Syscall as SyscallSpec
+from . import context
 from .context import CallShape, CallView
 from .policy import build_policy
 
@@ -86,6 +87,7 @@ class RuleConsumer(Consumer):
         self._plans: dict[tuple[str, int], _Plan | None] = {}
         self._fail_decisions: dict[tuple[int, bool], Decision] = {}
         self._events: list[Event] = []  # made at the current stop, emitted after it
+        self._fallback_said = False
 
     # -- the ptrace side
     def on_entry(self, call: Syscall) -> Decision | None:
@@ -151,6 +153,12 @@ class RuleConsumer(Consumer):
             emit = self.emit
             for event in events:
                 emit(event)
+        if context.text_fallbacks and not self._fallback_said:
+            self._fallback_said = True
+            why = context.text_fallbacks[0].strerror
+            self.notice(f"PATH[n] had to be resolved as text ({why}): a symlinked directory "
+                        "can go around a rule on it from now on; raise the descriptor limit "
+                        "(ulimit -n) and run again")
 
     def flush(self) -> None:
         """Emit the events made so far."""
