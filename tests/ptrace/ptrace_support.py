@@ -74,3 +74,16 @@ def status_field(pid: int, name: str) -> str | None:
             return None
         raise
     return None
+
+
+def our_open_files(keep) -> list[str]:
+    """What this process's descriptors refer to, those whose target ``keep`` accepts."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if keep(target):
+            found.append(target)
+    return found

@@ -5,7 +5,7 @@ descriptor closed when the tracer forgets the thread."""
 import os
 import re
 
-from ptrace_support import trace
+from ptrace_support import our_open_files, trace
 
 from syscalltrack.ptrace import proc
 from syscalltrack.ptrace.seccomp import Policy
@@ -75,15 +75,7 @@ def test_a_forked_child_reads_its_own_descriptors(tmp_path):
 
 
 def _proc_directories() -> list[str]:
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if re.fullmatch(r"/proc/\d+", target):
-            found.append(target)
-    return found
+    return our_open_files(lambda target: re.fullmatch(r"/proc/\d+", target))
 
 
 def test_each_thread_directory_is_closed_when_the_thread_goes(helper, tmp_path):

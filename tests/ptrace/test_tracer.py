@@ -7,7 +7,7 @@ import signal
 import threading
 
 import pytest
-from ptrace_support import status_field, trace, wait_until
+from ptrace_support import our_open_files, status_field, trace, wait_until
 
 from syscalltrack.ptrace.events import Decision
 from syscalltrack.ptrace.memory import MemoryAccessError
@@ -166,15 +166,8 @@ def test_threads_are_followed(helper, tmp_path):
 
 
 def _open_comm_files() -> list[str]:
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("/proc/") and target.endswith("/comm"):
-            found.append(target)
-    return found
+    return our_open_files(lambda target: target.startswith("/proc/")
+                          and target.endswith("/comm"))
 
 
 def test_each_thread_name_is_read_and_its_file_closed_when_it_goes(helper, tmp_path):

@@ -466,13 +466,19 @@ class Tracer:
             if exc.errno != _errno.ESRCH:
                 raise
 
-    def _syscall_stop(self, t: _Tracee) -> None:
+    def _read_info(self, t: _Tracee) -> bool:
+        """The stop's ptrace_syscall_info into self._info; False if the thread vanished."""
         try:
             _get_syscall_info(t.tid, self._info)
         except pt.PtraceError as exc:
             if exc.errno == _errno.ESRCH:
-                return  # the thread vanished meanwhile
+                return False
             raise
+        return True
+
+    def _syscall_stop(self, t: _Tracee) -> None:
+        if not self._read_info(t):
+            return
         op, rval = _unpack_op_rval(self._info)
         if op == pt.OP_EXIT:
             self._exit(t, rval)
@@ -498,13 +504,8 @@ class Tracer:
         self._resume(t)
 
     def _entry(self, t: _Tracee, stage: str, have_info: bool = False) -> None:
-        if not have_info:
-            try:
-                _get_syscall_info(t.tid, self._info)
-            except pt.PtraceError as exc:
-                if exc.errno == _errno.ESRCH:
-                    return  # the thread vanished meanwhile
-                raise
+        if not have_info and not self._read_info(t):
+            return
         info = _unpack_head(self._info)  # op, reserved, flags, arch, ip, sp, nr, args[6]
         arch = info[3]
         nr = info[6]
