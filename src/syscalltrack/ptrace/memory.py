@@ -124,9 +124,12 @@ class TraceeMemory:
         Reads page by page so a short string at the very end of a mapping is still
         readable even though the bytes after it are not.
         """
+        parts = []
+        total = 0
+        first = FIRST_CHUNK  # most strings are short: one small read, not a page
         fd = self._fd
-        if fd >= 0 and addr:  # most strings are short: one read from the kept descriptor
-            chunk = PAGE_SIZE - (addr % PAGE_SIZE)  # (as below: min of this, limit, FIRST_CHUNK)
+        if fd >= 0 and addr:  # that first read straight from the kept descriptor
+            chunk = PAGE_SIZE - (addr % PAGE_SIZE)  # (as below: min of this, limit, first)
             if chunk > FIRST_CHUNK:
                 chunk = FIRST_CHUNK
             if chunk > limit:
@@ -135,14 +138,14 @@ class TraceeMemory:
                 data = os.pread(fd, chunk, addr)
             except (OSError, OverflowError):
                 data = b""
-            nul = data.find(b"\0") if len(data) == chunk else -1
-            if nul >= 0:
-                return data[:nul], False
+            if len(data) == chunk:
+                nul = data.find(b"\0")
+                if nul >= 0:
+                    return data[:nul], False
+                parts.append(data)  # a longer string: go on after it, not read it again
+                total, addr, first = chunk, addr + chunk, PAGE_SIZE
         if addr == 0:
             raise MemoryAccessError(self.pid, 0)
-        parts = []
-        total = 0
-        first = FIRST_CHUNK  # most strings are short: one small read, not a page
         while total < limit:
             chunk = min(PAGE_SIZE - (addr % PAGE_SIZE), limit - total, first)
             first = PAGE_SIZE
