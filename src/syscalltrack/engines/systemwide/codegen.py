@@ -1286,8 +1286,7 @@ def _program(layout, kern, dfas, sc, when, rules, prologue, saves, diagnostics) 
         attach = (TABLES[(sc.abi, when)], str(sc.nr))
         prog_type, btf_id = ProgType.TRACING, kern.tracepoint_id(_raw_tracepoint(when))
     else:
-        event = "sys_exit_" if when is When.AFTER else "sys_enter_"
-        attach = ("syscalls", event + sc.tracepoint)
+        attach = ("syscalls", f"{_raw_tracepoint(when)}_{sc.tracepoint}")
         prog_type = ProgType.TRACEPOINT
     name = f"sct_{sc.name[:9]}_{letter}" if sc.abi == X86_64 else f"sct_{sc.name[:7]}_{letter}32"
     return ProgramPlan(name, sc, when, tuple(rules), saves, insns, prog_type, attach,
