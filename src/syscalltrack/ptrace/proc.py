@@ -8,6 +8,8 @@ import errno
 import os
 from dataclasses import dataclass
 
+from syscalltrack.ptrace import resolve
+
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
@@ -72,15 +74,18 @@ class Task:
     tracer closes them when it forgets the thread.
 
     The /proc/TID directory is kept open too (an O_PATH descriptor) for the links
-    under it (`root`, `cwd`, `fd/N`): those are looked up afresh at every use, as
-    the kernel evaluates a magic link at each path walk, so nothing is cached but
-    the walk to /proc/TID itself.
+    under it (`cwd`, `fd/N`): those are looked up afresh at every use, as the
+    kernel evaluates a magic link at each path walk.  The thread's root is kept
+    as long as no traced call can have changed it (`roots_may_change`).
     """
 
-    __slots__ = ("_dir", "_fd", "_last", "tid")
+    __slots__ = ("_dir", "_fd", "_last", "_root", "_root_path", "tgid", "tid")
 
-    def __init__(self, tid: int):
+    def __init__(self, tid: int, tgid: int | None = None):
         self.tid = tid
+        self.tgid = tid if tgid is None else tgid
+        self._root = -1  # the thread's root (O_PATH), kept while `_roots_fixed`
+        self._root_path = b"/"
         self._fd = -1
         self._dir = -1  # /proc/TID (O_PATH), opened at the first link read
         self._last: bytes | None = None  # the name last read: what a dead thread was called
@@ -130,58 +135,79 @@ class Task:
 
     def real_directory(self, link: bytes, path: bytes) -> bytes:
         """Where `path`, resolved from the thread's /proc/TID/`link` (`root`, `cwd`,
-        `fd/N`), leads: the path of that directory as our root sees it, after every
-        symlink and `..`, resolved by the kernel now.  OSError if it is no directory
-        (or does not exist).
+        `fd/N`), leads for the thread: the path of that directory as our root sees it,
+        after every symlink and `..`, resolved now as the kernel resolves it for the
+        thread (its root, its /proc/self: see `resolve`).  OSError if it is no
+        directory (or does not exist), or if no descriptor is left to do it with.
         """
         fd = self._directory()
         if fd < 0:
-            return real_directory(b"/proc/%d/%s/%s" % (self.tid, link, path))
-        target = os.open(link + b"/" + path, _DIR_FLAGS, dir_fd=fd)
+            raise OSError(errno.EMFILE, "no descriptor left for /proc/TID")
+        root, root_path = self._root_of(fd)
+        path = path or b"."  # (openat2 of "" fails: the start itself)
+        start = -1
         try:
-            return _fd_path(target)
+            if link == b"root":
+                found = resolve.fast(root, path, in_root=True)
+            else:
+                start = os.open(link, resolve.DIR_FLAGS, dir_fd=fd)
+                found = resolve.fast(start, path, False) if root_path == b"/" else None
+            if found is None:
+                found = resolve.walk(root, start, path, self.tid, self.tgid)
+            return found
         finally:
-            os.close(target)
+            if start >= 0:
+                os.close(start)
+            if root != self._root:
+                os.close(root)
+
+    def root(self) -> bytes:
+        """The thread's root directory as our root sees it (b"/" unless in a chroot)."""
+        fd = self._directory()
+        if fd < 0:
+            return os.readlink(b"/proc/%d/root" % self.tid)
+        root, root_path = self._root_of(fd)
+        if root != self._root:
+            os.close(root)
+        return root_path
+
+    def _root_of(self, fd: int) -> tuple[int, bytes]:
+        """A descriptor of the thread's root and its path: the one kept while no root can
+        have changed (see `roots_may_change`), else a new one the caller closes."""
+        if self._root >= 0:
+            if _roots_fixed:
+                return self._root, self._root_path
+            os.close(self._root)
+            self._root = -1
+        root = os.open(b"root", resolve.DIR_FLAGS, dir_fd=fd)
+        try:
+            path = resolve.fd_path(root)
+        except OSError:
+            os.close(root)
+            raise
+        if _roots_fixed:
+            self._root, self._root_path = root, path
+        return root, path
 
     def close(self) -> None:
-        for name in ("_fd", "_dir"):
+        for name in ("_fd", "_dir", "_root"):
             fd = getattr(self, name)
             if fd >= 0:
                 setattr(self, name, -1)
                 os.close(fd)
 
 
-_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
-_self_fd = -1  # our /proc/self/fd (O_PATH), for readlinks of our own descriptors
+_DIR_FLAGS = resolve.DIR_FLAGS
+_roots_fixed = True  # no traced call has changed a root yet: Tasks may keep theirs
 
 
-def _forget_self_fd() -> None:
-    """In a forked child the kept descriptor names the parent's table: open ours anew."""
-    global _self_fd
-    _self_fd = -1
-
-
-os.register_at_fork(after_in_child=_forget_self_fd)
-
-
-def _fd_path(fd: int) -> bytes:
-    """What our own descriptor `fd` refers to (its path as our root sees it)."""
-    global _self_fd
-    if _self_fd < 0:
-        try:
-            _self_fd = os.open(b"/proc/self/fd", _DIR_FLAGS)
-        except OSError:
-            return os.readlink(b"/proc/self/fd/%d" % fd)
-    return os.readlink(b"%d" % fd, dir_fd=_self_fd)
-
-
-def real_directory(path: bytes) -> bytes:
-    """The path of the directory `path` leads to, after every symlink and `..`."""
-    fd = os.open(path, _DIR_FLAGS)
-    try:
-        return _fd_path(fd)
-    finally:
-        os.close(fd)
+def roots_may_change() -> None:
+    """A traced call (chroot, pivot_root, setns, unshare) may change some thread's root
+    from now on: Tasks stop keeping their root's descriptor and look it up at each use.
+    (pivot_root moves the root of every process that had the old one, and with
+    CLONE_FS threads share theirs, so this is not per thread.)"""
+    global _roots_fixed
+    _roots_fixed = False
 
 
 def comm_and_ppid(tid: int) -> tuple[bytes, int]:

@@ -98,7 +98,7 @@ class _Tracee:
         self.rewind = False  # on detach at an entry, back up so the call runs later
         self.doomed = False  # killed; just let it die
         self.memory = TraceeMemory(tid)
-        self.task = proc.Task(tid)
+        self.task = proc.Task(tid, tgid)
 
 
 class Tracer:

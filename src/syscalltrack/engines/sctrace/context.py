@@ -84,6 +84,10 @@ def _normaliser(norms: tuple[tuple[int, int], ...]):
     return eval("lambda r: (" + "".join(f"{part}, " for part in parts) + ")")
 
 
+# Calls that can change a thread's root, after which a Task's kept root is stale
+# (`procfs.roots_may_change`): stopped at when PATH[n] is resolved, even with no rule.
+ROOT_CHANGERS = ("chroot", "pivot_root", "setns", "unshare")
+
 # PATH[n] resolved as text because sctrace ran out of descriptors or memory, where a
 # symlinked directory can go around a rule: the first such error, which the engine
 # reports once (RuleConsumer.after_stop). Module state: one tracer per process.
@@ -388,16 +392,27 @@ class CallView:
         return directory.rstrip(b"/") + b"/" + last
 
     def _lexical(self, index: int, name: bytes) -> bytes | None:
-        """`name` made absolute against its dirfd or the cwd, and normalised as text."""
+        """`name` made absolute against its dirfd or the cwd, and normalised as text,
+        `..` stopping at the caller's root (a chroot) as the kernel's walk does."""
+        try:
+            root = self._call.task.root()
+        except OSError:
+            root = b"/"
         if name[:1] != b"/":
             dirfd = self._dirfd(index)
             base = self.cwd if dirfd == AT_FDCWD else self._dirfd_path(dirfd)
             if base is None:
                 return None
+            if root != b"/" and (base == root or base.startswith(root + b"/")):
+                base = base[len(root):]  # the walk starts inside the root
+            else:
+                root = b"/"  # (from outside its root, nothing stops a `..`)
             name = base + b"/" + name
         if b"//" in name or b"/." in name or name.endswith(b"/"):
             name = b"/" + posixpath.normpath(name).lstrip(b"/")  # normpath keeps a leading //
-        return name
+        if root == b"/":
+            return name
+        return root if name == b"/" else root + name
 
     def _credentials(self):
         if self._creds is None:

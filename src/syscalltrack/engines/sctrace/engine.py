@@ -19,13 +19,14 @@ from collections.abc import Callable, Iterable
 
 from ...events import Event
 from ...ptrace import Consumer, Decision, ProcessEvent, Syscall, Tracer
+from ...ptrace import proc as procfs
 from ...ptrace.events import CONTINUE_TO_EXIT
 from ...rules import ActionType, BoundRule, RuleSet, Str, When
 from ...rules.values import MASK64, const_value
 from ...syscalls import X86_64, Variant, table
 from ...syscalls import Syscall as SyscallSpec
 from . import context
-from .context import CallShape, CallView
+from .context import ROOT_CHANGERS, CallShape, CallView
 from .policy import build_policy
 
 Emit = Callable[[Event], None]
@@ -111,6 +112,8 @@ class RuleConsumer(Consumer):
         """What a call number means, once per (ABI, number)."""
         abi = X86_64 if call.abi == "x32" else call.abi  # x32 shares the native numbers
         real = table().by_nr(abi, call.nr)
+        if real is not None and real.family in ROOT_CHANGERS:
+            procfs.roots_may_change()  # (sticky: learnt once, and once is enough)
         plan = None if real is None else _Plan(self.ruleset, real,
                                                real.family in self.trace_names)
         self._plans[(call.abi, call.nr)] = plan
@@ -266,13 +269,21 @@ def _view(views: dict, call: Syscall, plan: _Plan, variant: Variant | None) -> C
     return view
 
 
+def _policy(ruleset: RuleSet, trace_names: Iterable[str], capture: Iterable[str]):
+    """The seccomp policy; with the calls that change roots when PATH[n] is resolved."""
+    resolves = "paths" in capture or any(
+        bound.filter.needs_paths for name in ruleset.watched() for when in When
+        for bound in ruleset.rules_for(name, when))
+    return build_policy(ruleset, (*trace_names, *ROOT_CHANGERS) if resolves else trace_names)
+
+
 def run_command(ruleset: RuleSet, argv: list[str], emit: Emit, notice: Notice,
                 trace_names: Iterable[str] = (), capture: Iterable[str] = ()) -> int:
     """Run `argv` under `ruleset`; the command's exit status (128+signal if killed)."""
     consumer = RuleConsumer(ruleset, emit, notice, trace_names, capture)
     try:
         with Tracer(consumer) as tracer:
-            tracer.spawn(argv, seccomp_policy=build_policy(ruleset, trace_names))
+            tracer.spawn(argv, seccomp_policy=_policy(ruleset, trace_names, capture))
             return tracer.run()
     finally:
         consumer.flush()
@@ -282,7 +293,7 @@ def attach(ruleset: RuleSet, pids: list[int], emit: Emit, notice: Notice,
            trace_names: Iterable[str] = (), capture: Iterable[str] = ()) -> int:
     """Trace running processes until they exit or we are interrupted; they keep running."""
     consumer = RuleConsumer(ruleset, emit, notice, trace_names, capture)
-    policy = build_policy(ruleset, trace_names)
+    policy = _policy(ruleset, trace_names, capture)
     try:
         with Tracer(consumer) as tracer:
             for pid in pids:
