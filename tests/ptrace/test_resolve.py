@@ -4,6 +4,7 @@ offers gives the same directory both ways, and the same error where the kernel f
 
 import errno
 import os
+import subprocess
 
 import pytest
 from hypothesis import given, settings
@@ -108,3 +109,26 @@ def test_errors_are_the_kernels(tree):
         assert ours(start, b"missing/x") == errno.ENOENT
     finally:
         os.close(start)
+
+
+def test_without_openat2_the_walk_does_it_all(tmp_path, monkeypatch):
+    """Before Linux 5.6, or under a seccomp profile refusing openat2: every name is
+    walked one component at a time, and still as the thread's own."""
+    (tmp_path / "d").mkdir()
+    child = subprocess.Popen(["sleep", "60"], cwd=tmp_path / "d")
+    task = proc.Task(child.pid)
+
+    def refused(*args):
+        raise OSError(errno.ENOSYS, "no openat2")
+
+    monkeypatch.setattr(resolve, "openat2", refused)
+    monkeypatch.setattr(resolve, "_openat2", True)
+    try:
+        assert task.real_directory(b"root", b"/proc/self/cwd") == os.fsencode(tmp_path / "d")
+        assert resolve._openat2 is False  # not tried again
+        assert task.real_directory(b"cwd", b"..") == os.fsencode(tmp_path)
+        assert task.real_directory(b"root", b"") == b"/"  # a name at the top: `/passwd`
+    finally:
+        task.close()
+        child.kill()
+        child.wait()

@@ -5,6 +5,9 @@ and a rule on the jailed file was gone around (and a rule on the host's file fir
 for the jail's)."""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from sctrace_support import rule, sctrace
@@ -87,3 +90,63 @@ def test_proc_self_of_a_procfs_in_a_new_pid_namespace(tmp_path):
                   cwd="/")
     assert (etc / "passwd").exists(), run
     assert "Operation not permitted" in run.err, run
+
+
+def test_nested_pid_namespaces_self_is_the_procfs_own_level(tmp_path):
+    """/proc mounted in a middle pid namespace: `self` is the caller's pid at that level,
+    not its innermost one (pid 1 there would be another process, cwd /)."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "passwd").touch()
+    inner = f"cd {etc} && rm -f /proc/self/cwd/passwd"
+    run = sctrace(tmp_path, deny(etc / "passwd"), "unshare", "--fork", "--pid",
+                  "--mount-proc", "sh", "-c", f"unshare --fork --pid sh -c '{inner}'",
+                  cwd="/")
+    assert (etc / "passwd").exists(), run
+    assert "Operation not permitted" in run.err, run
+
+
+def test_a_missing_directory_through_a_dirfd_in_a_jail(tmp_path, jail):
+    """Text for a directory that does not exist, joined to a real dirfd: the jail once."""
+    rules = rule("unlink", "type = LOG\nlog_format {%path}", "log")
+    script = ("import os, sys; os.chroot(sys.argv[1]); d = os.open('/sub', os.O_RDONLY); "
+              "os.unlink('nope/x', dir_fd=d)")
+    run = sctrace(tmp_path, rules, "python3", "-c", script, str(jail))
+    assert "FileNotFoundError" in run.err, run
+    assert run.log == [f'"{jail}/sub/nope/x"']
+
+
+@pytest.fixture
+def protected_symlinks():
+    knob = "/proc/sys/fs/protected_symlinks"
+    with open(knob) as f:
+        before = f.read().strip()
+    with open(knob, "w") as f:
+        f.write("1")
+    yield
+    with open(knob, "w") as f:
+        f.write(before)
+
+
+def test_a_symlink_only_the_caller_may_follow(protected_symlinks):
+    """fs.protected_symlinks: in a sticky world-writable directory a symlink is followed
+    only by its owner (or the directory's); root, resolving it as a last component, was
+    refused and fell back to text.  The caller follows it as a middle one."""
+    top = Path(tempfile.mkdtemp(prefix="sct-sticky-"))
+    try:
+        top.chmod(0o755)
+        secret, sticky = top / "secret", top / "sticky"
+        secret.mkdir()
+        (secret / "passwd").write_text("secret\n")
+        sticky.mkdir()
+        sticky.chmod(0o1777)
+        os.symlink(secret, sticky / "evil")
+        os.lchown(sticky / "evil", 65534, 65534)
+        rules = rule("open", "type = FAIL\nerror_code = -1", "deny",
+                     f'PATH[1] == "{secret}/passwd"')
+        run = sctrace(top, rules, "setpriv", "--reuid", "65534", "--regid", "65534",
+                      "--clear-groups", "cat", f"{sticky}/evil/passwd", cwd="/")
+        assert "secret" not in run.out and run.code != 0, run
+        assert not run.notices, run
+    finally:
+        shutil.rmtree(top)

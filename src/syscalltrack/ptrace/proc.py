@@ -79,13 +79,14 @@ class Task:
     as long as no traced call can have changed it (`roots_may_change`).
     """
 
-    __slots__ = ("_dir", "_fd", "_last", "_root", "_root_path", "tgid", "tid")
+    __slots__ = ("_dir", "_fd", "_last", "_root", "_root_ours", "_root_path", "tgid", "tid")
 
     def __init__(self, tid: int, tgid: int | None = None):
         self.tid = tid
         self.tgid = tid if tgid is None else tgid
         self._root = -1  # the thread's root (O_PATH), kept while `_roots_fixed`
         self._root_path = b"/"
+        self._root_ours = True
         self._fd = -1
         self._dir = -1  # /proc/TID (O_PATH), opened at the first link read
         self._last: bytes | None = None  # the name last read: what a dead thread was called
@@ -143,17 +144,20 @@ class Task:
         fd = self._directory()
         if fd < 0:
             raise OSError(errno.EMFILE, "no descriptor left for /proc/TID")
-        root, root_path = self._root_of(fd)
-        path = path or b"."  # (openat2 of "" fails: the start itself)
+        root, _, ours = self._root_of(fd)
+        # Every component a middle one, as in the caller's walk of its whole name: the
+        # kernel refuses some symlinks only as a last one (fs.protected_symlinks).
+        path = (path or b".") + b"/."
         start = -1
         try:
             if link == b"root":
                 found = resolve.fast(root, path, in_root=True)
             else:
                 start = os.open(link, resolve.DIR_FLAGS, dir_fd=fd)
-                found = resolve.fast(start, path, False) if root_path == b"/" else None
+                found = resolve.fast(start, path, False) if ours else None
             if found is None:
-                found = resolve.walk(root, start, path, self.tid, self.tgid)
+                found = resolve.walk(root, root if start < 0 else start, path, self.tid,
+                                     self.tgid)
             return found
         finally:
             if start >= 0:
@@ -166,28 +170,32 @@ class Task:
         fd = self._directory()
         if fd < 0:
             return os.readlink(b"/proc/%d/root" % self.tid)
-        root, root_path = self._root_of(fd)
+        root, path, _ = self._root_of(fd)
         if root != self._root:
             os.close(root)
-        return root_path
+        return path
 
-    def _root_of(self, fd: int) -> tuple[int, bytes]:
-        """A descriptor of the thread's root and its path: the one kept while no root can
-        have changed (see `roots_may_change`), else a new one the caller closes."""
+    def _root_of(self, fd: int) -> tuple[int, bytes, bool]:
+        """A descriptor of the thread's root, its path, and whether it is our own root
+        (the same directory: a path of "/" may be another mount namespace's root).  The
+        descriptor kept while no root can have changed (`roots_may_change`), else a new
+        one the caller closes."""
         if self._root >= 0:
             if _roots_fixed:
-                return self._root, self._root_path
+                return self._root, self._root_path, self._root_ours
             os.close(self._root)
             self._root = -1
         root = os.open(b"root", resolve.DIR_FLAGS, dir_fd=fd)
         try:
             path = resolve.fd_path(root)
+            st = os.fstat(root)
         except OSError:
             os.close(root)
             raise
+        ours = (st.st_dev, st.st_ino) == _our_root()
         if _roots_fixed:
-            self._root, self._root_path = root, path
-        return root, path
+            self._root, self._root_path, self._root_ours = root, path, ours
+        return root, path, ours
 
     def close(self) -> None:
         for name in ("_fd", "_dir", "_root"):
@@ -199,6 +207,12 @@ class Task:
 
 _DIR_FLAGS = resolve.DIR_FLAGS
 _roots_fixed = True  # no traced call has changed a root yet: Tasks may keep theirs
+
+
+def _our_root() -> tuple[int, int]:
+    """Our root directory's identity (sctrace never changes its root)."""
+    st = os.stat(b"/")
+    return st.st_dev, st.st_ino
 
 
 def roots_may_change() -> None:

@@ -39,6 +39,8 @@ PROC_SUPER_MAGIC = 0x9FA0
 DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 _LINK_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_SYMLINKS = 40  # the kernel's limit (ELOOP beyond it)
+SHORTAGE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})  # ours, not the walk's
+_openat2 = True  # until the kernel says it has none (before 5.6) or a profile refuses it
 
 
 def openat2(dirfd: int, path: bytes, flags: int, resolve: int) -> int:
@@ -78,14 +80,21 @@ def fd_path(fd: int) -> bytes:
 
 def fast(start: int, path: bytes, in_root: bool) -> bytes | None:
     """The kernel's walk of `path` from `start` (the tracee's root if `in_root`), or None
-    when it met a magic link or went through `self`: then only `walk` can tell."""
+    when only `walk` can tell: the walk met a magic link or went through `self`, was
+    refused (a symlink in a sticky directory, a FUSE mount: root may not follow what the
+    tracee may), or openat2 is missing here (then it is not tried again)."""
+    global _openat2
+    if not _openat2:
+        return None
     try:
         fd = openat2(start, path, DIR_FLAGS,
                      RESOLVE_IN_ROOT if in_root else RESOLVE_NO_MAGICLINKS)
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EXDEV, errno.EAGAIN, errno.ENOENT):
-            return None  # (ENOENT: `self` of a procfs whose pid namespace hides us)
-        raise
+        if exc.errno in SHORTAGE:
+            raise
+        if exc.errno in (errno.ENOSYS, errno.EPERM):  # (a seccomp profile refusing it)
+            _openat2 = False
+        return None
     try:
         found = fd_path(fd)
     finally:
@@ -165,13 +174,33 @@ def _is_procfs(fd: int) -> bool:
 
 def _own_entry(procfs: int, name: bytes, tid: int, tgid: int) -> bytes:
     """Where `self` or `thread-self` of the procfs at `procfs` leads for the tracee: its
-    ids in that procfs's pid namespace (ours, else the tracee's innermost one)."""
+    ids in that procfs's pid namespace.  ENOENT where it has none (as the kernel says)."""
     if os.fstat(procfs).st_dev != os.stat(b"/proc").st_dev:
-        tgid, tid = _innermost_ids(tid)
+        tgid, tid = _ids_in(procfs, tid)
     return b"%d" % tgid if name == b"self" else b"%d/task/%d" % (tgid, tid)
 
 
-def _innermost_ids(tid: int) -> tuple[int, int]:
-    with open(b"/proc/%d/status" % tid, "rb") as f:
-        fields = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
-    return int(fields[b"NStgid"].split()[-1]), int(fields[b"NSpid"].split()[-1])
+def _ids_in(procfs: int, tid: int) -> tuple[int, int]:
+    """The tracee's (tgid, tid) in the pid namespace of another procfs: the level of its
+    nested ids at which that procfs shows the same process (the same ids from there in)."""
+    tgids, tids = _nested_ids(b"/proc/%d/status" % tid)
+    for level in range(1, len(tgids)):
+        try:
+            there = _nested_ids(b"%d/task/%d/status" % (tgids[level], tids[level]), procfs)
+        except (OSError, KeyError):
+            continue
+        if there == (tgids[level:], tids[level:]):
+            return tgids[level], tids[level]
+    raise OSError(errno.ENOENT, "the caller has no pid in that procfs's namespace")
+
+
+def _nested_ids(status: bytes, dir_fd: int | None = None) -> tuple[list[int], list[int]]:
+    """A status file's NStgid and NSpid: the ids from the outermost namespace in."""
+    fd = os.open(status, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        text = os.read(fd, 16384)
+    finally:
+        os.close(fd)
+    fields = dict(line.split(b":", 1) for line in text.splitlines() if b":" in line)
+    return ([int(x) for x in fields[b"NStgid"].split()],
+            [int(x) for x in fields[b"NSpid"].split()])

@@ -88,11 +88,13 @@ def _normaliser(norms: tuple[tuple[int, int], ...]):
 # (`procfs.roots_may_change`): stopped at when PATH[n] is resolved, even with no rule.
 ROOT_CHANGERS = ("chroot", "pivot_root", "setns", "unshare")
 
-# PATH[n] resolved as text because sctrace ran out of descriptors or memory, where a
-# symlinked directory can go around a rule: the first such error, which the engine
-# reports once (RuleConsumer.after_stop). Module state: one tracer per process.
+# PATH[n] resolved as text for a reason other than the caller's own walk failing (the
+# call will fail then, and text is right): sctrace out of descriptors or memory, or
+# refused a directory the caller may enter.  There a symlinked directory can go around
+# a rule: the first such error, which the engine reports once (RuleConsumer.after_stop).
+# Module state: one tracer per process.
 text_fallbacks: list[OSError] = []
-_SHORTAGE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+_CALL_FAILS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
 
 
 class CallView:
@@ -384,9 +386,9 @@ class CallView:
         try:
             directory = self._call.task.real_directory(link, head)
         except OSError as exc:
-            if exc.errno in _SHORTAGE and not text_fallbacks:
-                text_fallbacks.append(exc)
-            return self._lexical(index, value)
+            if exc.errno not in _CALL_FAILS and not text_fallbacks:
+                text_fallbacks.append(exc)  # said once (RuleConsumer.after_stop)
+            return self._lexical(index, name)
         if not last:
             return directory
         return directory.rstrip(b"/") + b"/" + last

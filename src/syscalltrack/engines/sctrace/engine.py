@@ -21,6 +21,7 @@ from ...events import Event
 from ...ptrace import Consumer, Decision, ProcessEvent, Syscall, Tracer
 from ...ptrace import proc as procfs
 from ...ptrace.events import CONTINUE_TO_EXIT
+from ...ptrace.resolve import SHORTAGE
 from ...rules import ActionType, BoundRule, RuleSet, Str, When
 from ...rules.values import MASK64, const_value
 from ...syscalls import X86_64, Variant, table
@@ -158,10 +159,11 @@ class RuleConsumer(Consumer):
                 emit(event)
         if context.text_fallbacks and not self._fallback_said:
             self._fallback_said = True
-            why = context.text_fallbacks[0].strerror
-            self.notice(f"PATH[n] had to be resolved as text ({why}): a symlinked directory "
-                        "can go around a rule on it from now on; raise the descriptor limit "
-                        "(ulimit -n) and run again")
+            error = context.text_fallbacks[0]
+            advice = ("; raise the descriptor limit (ulimit -n) and run again"
+                      if error.errno in SHORTAGE else "")
+            self.notice(f"PATH[n] had to be resolved as text ({error.strerror}): a symlinked "
+                        f"directory can go around a rule on it where that happens{advice}")
 
     def flush(self) -> None:
         """Emit the events made so far."""
