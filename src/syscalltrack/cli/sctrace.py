@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ..engines.sctrace import attach, run_command
 from ..events import Event, unknown_macros
-from ..events.format import DEFAULT_FORMAT, LogFormat, macros_used
-from ..events.render import TRACE_FORMAT, Renderer
+from ..events.format import macros_used
+from ..events.render import Renderer
 from ..events.view import VARIABLE_FIELDS, EventView
 from ..ptrace import PtraceError, SpawnError, proc
 from ..rules import RuleSet, load_rules
@@ -218,7 +218,6 @@ class _TextLines:
 
     def __init__(self, render: Renderer):
         self.render = render
-        self._formats: dict[str, LogFormat] = {}
         # (abi, nr, name, when, rule, action, log_format) -> (signature, line maker)
         self._families: dict[tuple, tuple] = {}
 
@@ -252,16 +251,7 @@ class _TextLines:
                 fields=_EVENT_FIELDS, namespace={})
         except ValueError:
             return signature, self.render
-        # The format `Renderer` picks: the reader's own, the rule's, else the default.
-        fmt = self.render.override
-        if fmt is None:
-            fmt = event.log_format
-        if fmt is None:
-            fmt = DEFAULT_FORMAT if event.rule is not None else TRACE_FORMAT
-        compiled = self._formats.get(fmt)
-        if compiled is None:
-            compiled = self._formats[fmt] = LogFormat(fmt, self.render.limits)
-        return signature, compiled.for_view(view)
+        return signature, self.render.for_view(view)
 
 
 _CAPTURED_BY = {"ids": {"uid", "euid", "suid", "gid", "egid", "sgid"}, "ppid": {"ppid"},

@@ -40,15 +40,14 @@ class Renderer:
         event = item
         if self.json:
             return to_json(event)
-        if self.override is not None:
-            fmt = self.override
-        elif event.log_format is not None:
-            fmt = event.log_format
-        else:
-            fmt = DEFAULT_FORMAT if event.rule is not None else TRACE_FORMAT
-        return self._format(fmt).render(event)
+        return self._format(event.log_format, event.rule).render(event)
 
-    def _format(self, fmt: str) -> LogFormat:
+    def _format(self, log_format: str | None, rule: str | None) -> LogFormat:
+        """The format an event is printed with: the reader's own, the rule's, else the
+        default (for a rule's event, or the trace view's)."""
+        fmt = self.override if self.override is not None else log_format
+        if fmt is None:
+            fmt = DEFAULT_FORMAT if rule is not None else TRACE_FORMAT
         compiled = self._formats.get(fmt)
         if compiled is None:
             compiled = self._formats[fmt] = LogFormat(fmt, self.limits)
@@ -65,11 +64,11 @@ class Renderer:
         for view, rows in batch.runs():
             render = self._views.get(view)
             if render is None:
-                render = self._views[view] = self._for_view(view)
+                render = self._views[view] = self.for_view(view)
             out += map(render, rows)
         return out
 
-    def _for_view(self, view: EventView) -> Callable[[tuple], str]:
+    def for_view(self, view: EventView) -> Callable[[tuple], str]:
         """This renderer's function for the records of `view` (it holds no reference
         to the renderer, so neither keeps the other alive)."""
         if view.undecided_index is not None:
@@ -77,10 +76,7 @@ class Renderer:
             return lambda r: _notice(item(r), json)
         if self.json:
             return json_for_view(view)
-        fmt = self.override if self.override is not None else view.log_format
-        if fmt is None:
-            fmt = DEFAULT_FORMAT if view.rule is not None else TRACE_FORMAT
-        return self._format(fmt).for_view(view)
+        return self._format(view.log_format, view.rule).for_view(view)
 
     def notice(self, item: Lost | Undecided) -> str:
         """A notice as one line: `-- ... --` in text, an object with "notice" in JSON."""

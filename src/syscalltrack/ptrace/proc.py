@@ -120,7 +120,7 @@ class Task:
         fd = self._dir
         if fd < 0:
             try:
-                fd = self._dir = os.open(b"/proc/%d" % self.tid, _DIR_FLAGS)
+                fd = self._dir = os.open(b"/proc/%d" % self.tid, resolve.DIR_FLAGS)
             except OSError as exc:
                 if exc.errno not in (errno.EMFILE, errno.ENFILE):
                     raise
@@ -192,7 +192,7 @@ class Task:
         except OSError:
             os.close(root)
             raise
-        ours = (st.st_dev, st.st_ino) == _our_root()
+        ours = resolve.identity(st) == _our_root()
         if _roots_fixed:
             self._root, self._root_path, self._root_ours = root, path, ours
         return root, path, ours
@@ -205,14 +205,12 @@ class Task:
                 os.close(fd)
 
 
-_DIR_FLAGS = resolve.DIR_FLAGS
 _roots_fixed = True  # no traced call has changed a root yet: Tasks may keep theirs
 
 
 def _our_root() -> tuple[int, int]:
     """Our root directory's identity (sctrace never changes its root)."""
-    st = os.stat(b"/")
-    return st.st_dev, st.st_ino
+    return resolve.identity(os.stat(b"/"))
 
 
 def roots_may_change() -> None:
@@ -258,15 +256,6 @@ def kernel_thread(pid: int) -> bool:
         return flag == "1"
     rest = _read(f"/proc/{pid}/stat").rpartition(b") ")[2]
     return bool(int(rest.split()[6]) & PF_KTHREAD)
-
-
-def cwd(pid: int) -> str:
-    return os.readlink(f"/proc/{pid}/cwd")
-
-
-def fd_path(pid: int, fd: int) -> str:
-    """What fd ``fd`` refers to: a path, or ``socket:[...]``/``pipe:[...]``/``anon_inode:...``."""
-    return os.readlink(f"/proc/{pid}/fd/{fd}")
 
 
 def threads(pid: int) -> list[int]:

@@ -109,7 +109,7 @@ def walk(root: int, start: int, path: bytes, tid: int, tgid: int) -> bytes:
     Descriptors `root` and `start` stay the caller's.  OSError as the tracee's
     walk would fail (ENOENT, ENOTDIR, ELOOP).
     """
-    root_id = _identity(os.fstat(root))
+    root_id = identity(os.fstat(root))
     todo = path.split(b"/")[::-1]
     cur = os.dup(root if path[:1] == b"/" else start)
     links = 0
@@ -119,7 +119,7 @@ def walk(root: int, start: int, path: bytes, tid: int, tgid: int) -> bytes:
             if name in (b"", b"."):
                 continue
             if name == b"..":
-                if _identity(os.fstat(cur)) == root_id:
+                if identity(os.fstat(cur)) == root_id:
                     continue  # `..` of the root is the root
                 cur = _step(cur, os.open(b"..", DIR_FLAGS, dir_fd=cur))
                 continue
@@ -160,7 +160,8 @@ def _step(old: int, new: int) -> int:
     return new
 
 
-def _identity(st: os.stat_result) -> tuple[int, int]:
+def identity(st: os.stat_result) -> tuple[int, int]:
+    """Which directory a stat names (a bind mount of it elsewhere is the same one)."""
     return st.st_dev, st.st_ino
 
 

@@ -27,7 +27,6 @@ from ...syscalls.constants import AT_FDCWD
 
 STRING_LIMIT = 4096
 SOCKADDR_LIMIT = 128  # sizeof(struct sockaddr_storage): no address is longer
-SOCKADDR_LIMIT = 128
 _UNKNOWN_IDS = procfs.Credentials(-1, -1, -1, -1, -1, -1, -1, -1, -1)
 _UNKNOWN_ID_FIELDS = (-1,) * 6  # uid, euid, suid, gid, egid, sgid
 _OPEN_HOW = struct.Struct("<QQQ")  # struct open_how: flags, mode, resolve

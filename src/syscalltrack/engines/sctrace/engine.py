@@ -31,8 +31,8 @@ from .context import ROOT_CHANGERS, CallShape, CallView
 from .policy import build_policy
 
 Emit = Callable[[Event], None]
-_PLAIN = id(None)  # the views' key of the call's own view (no variant)
 Notice = Callable[[str], None]
+_PLAIN = id(None)  # the views' key of the call's own view (no variant)
 # Calls that end the thread: there is no exit stop to wait for, so a traced one is
 # shown at its entry with the result unknown, as strace shows `exit_group(0) = ?`.
 _NO_RETURN = frozenset({"exit", "exit_group"})
@@ -52,7 +52,7 @@ class _Plan:
         self.traced = traced and not self.traced_at_entry
         self.want_exit = bool(self.after) or self.traced
         variants = {id(b.variant): b.variant for b in self.before + self.after}
-        variants[id(None)] = None
+        variants[_PLAIN] = None
         self.shapes = {key: _shape(real, variant) for key, variant in variants.items()}
         # The views the exit needs: the after list's, and the plain one (trace output).
         self.kept = tuple({id(v): v for v in (None, *(b.variant for b in self.after))}.values())
@@ -138,7 +138,7 @@ class RuleConsumer(Consumer):
             self._events.append(match[1].event(
                 When.AFTER, name, action, log_format, retval, self._capture))
         elif plan.traced:
-            self._events.append(views[id(None)].event(
+            self._events.append(views[_PLAIN].event(
                 When.AFTER, None, None, None, retval, self._capture))
 
     def on_process_event(self, event: ProcessEvent) -> None:
@@ -147,7 +147,7 @@ class RuleConsumer(Consumer):
             if entry is not None and entry[0].traced and event.kind == "exit":
                 # Killed (or the process exited) in the middle of a traced call: it
                 # never returns, show it with the result unknown rather than not at all.
-                self._events.append(entry[1][id(None)].event(
+                self._events.append(entry[1][_PLAIN].event(
                     When.AFTER, None, None, None, None, self._capture))
 
     def after_stop(self) -> None:
