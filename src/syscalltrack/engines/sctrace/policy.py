@@ -21,12 +21,20 @@ sctrace, which decodes them with the x86_64 numbers.  i386 `socketcall` and
 anything (FAIL, KILL, SUSPEND, REWRITE), they are refused with ENOSYS so that
 they cannot be used to go around it.
 
-io_uring: operations submitted through a ring (IORING_OP_UNLINKAT, _OPENAT,
-_RENAMEAT, _CONNECT...) are done by the kernel without a system call, so no
-rule sees them.  When a rule set enforces anything, `io_uring_setup` fails with
-ENOSYS on every ABI, as on a kernel without io_uring (programs and libraries
-fall back to plain calls): a traced command cannot make a ring to go around a
-rule.  A ring made before sctrace attached (`-p`) is not covered.
+When a rule set enforces anything, two more ways around it are refused, on
+every ABI, before any rule sees the call:
+
+- io_uring: operations submitted through a ring (IORING_OP_UNLINKAT, _OPENAT,
+  _RENAMEAT, _CONNECT...) are done by the kernel without a system call, so no
+  rule sees them.  `io_uring_setup` fails with ENOSYS, as on a kernel without
+  io_uring (programs and libraries fall back to plain calls).  A ring made
+  before sctrace attached (`-p`) is not covered.
+- an untraced child: `clone(CLONE_UNTRACED)` makes a child the tracer does not
+  follow, whose own child-made tracer (PTRACE_TRACEME) can then let through the
+  calls our filter sends to a tracer.  `clone` with that flag fails with EPERM;
+  `clone3`, whose flags are in memory a filter cannot read (and another thread
+  could change after a stop read them), fails with ENOSYS, and glibc falls back
+  to `clone`, as under Docker's default profile.
 """
 
 from __future__ import annotations
@@ -36,10 +44,15 @@ from collections.abc import Iterable
 
 from ...ptrace import RET_TRACE, ArgCondition, ErrnoRule, Policy
 from ...rules import ActionType, ArgTest, BoundRule, RuleSet, When
-from ...syscalls import I386, X86_64, Arg, FromStruct, Syscall, table
+from ...syscalls import CONSTANTS, I386, X86_64, Arg, FromStruct, Syscall, table
 
 _MULTIPLEXERS = ("socketcall", "ipc")
-_RING = "io_uring_setup"
+# (call, errno, conditions on its registers): refused whatever the rules say, when they enforce
+_WAYS_AROUND = (
+    ("io_uring_setup", errno_mod.ENOSYS, ()),
+    ("clone", errno_mod.EPERM, (ArgCondition(0, "&", CONSTANTS["CLONE_UNTRACED"]),)),
+    ("clone3", errno_mod.ENOSYS, ()),
+)
 _ENFORCING = frozenset({ActionType.FAIL, ActionType.KILL, ActionType.SUSPEND,
                         ActionType.REWRITE})
 _INT32 = range(-(1 << 31), 1 << 31)
@@ -59,9 +72,10 @@ def build_policy(ruleset: RuleSet, also_trace: Iterable[str] = ()) -> Policy:
         for name in _MULTIPLEXERS:
             sc = table().by_name(name, I386)
             errno_rules.append(ErrnoRule(I386, sc.nr, (), errno_mod.ENOSYS))
-        for abi in (X86_64, I386, "x32"):  # (x32 numbers are x86_64's)
-            sc = table().by_name(_RING, I386 if abi == I386 else X86_64)
-            errno_rules.append(ErrnoRule(abi, sc.nr, (), errno_mod.ENOSYS))
+        for name, errno, conditions in _WAYS_AROUND:
+            for abi in (X86_64, I386, "x32"):  # (x32 numbers are x86_64's)
+                sc = table().by_name(name, I386 if abi == I386 else X86_64)
+                errno_rules.append(ErrnoRule(abi, sc.nr, conditions, errno))
     return Policy(trace=trace, errno_rules=errno_rules, otherwise={"x32": RET_TRACE})
 
 
