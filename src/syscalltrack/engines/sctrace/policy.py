@@ -35,6 +35,11 @@ every ABI, before any rule sees the call:
   `clone3`, whose flags are in memory a filter cannot read (and another thread
   could change after a stop read them), fails with ENOSYS, and glibc falls back
   to `clone`, as under Docker's default profile.
+- a seccomp listener of its own: a filter the command adds may answer a call
+  with SECCOMP_RET_USER_NOTIF, which takes precedence over our RET_TRACE, and
+  its supervisor may then let the call run (SECCOMP_USER_NOTIF_FLAG_CONTINUE)
+  with no stop in sctrace.  `seccomp(SECCOMP_SET_MODE_FILTER)` with
+  SECCOMP_FILTER_FLAG_NEW_LISTENER fails with EINVAL, as before Linux 5.0.
 """
 
 from __future__ import annotations
@@ -47,11 +52,14 @@ from ...rules import ActionType, ArgTest, BoundRule, RuleSet, When
 from ...syscalls import CONSTANTS, I386, X86_64, Arg, FromStruct, Syscall, table
 
 _MULTIPLEXERS = ("socketcall", "ipc")
+_SET_MODE_FILTER, _NEW_LISTENER = 1, 8  # seccomp(2): the operation, and the flag
 # (call, errno, conditions on its registers): refused whatever the rules say, when they enforce
 _WAYS_AROUND = (
     ("io_uring_setup", errno_mod.ENOSYS, ()),
     ("clone", errno_mod.EPERM, (ArgCondition(0, "&", CONSTANTS["CLONE_UNTRACED"]),)),
     ("clone3", errno_mod.ENOSYS, ()),
+    ("seccomp", errno_mod.EINVAL, (ArgCondition(0, "==", _SET_MODE_FILTER, bits=32),
+                                   ArgCondition(1, "&", _NEW_LISTENER, bits=32))),
 )
 _ENFORCING = frozenset({ActionType.FAIL, ActionType.KILL, ActionType.SUSPEND,
                         ActionType.REWRITE})
