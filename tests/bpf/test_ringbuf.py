@@ -67,7 +67,7 @@ def close_range(first: int, count: int) -> None:
 def test_discarded_records_are_skipped_by_both_readers(traced_close):
     ring = traced_close
     close_range(BASE_FD, 20)
-    assert [fd for fd, _ in ring.read_fixed(RECORD)] == list(range(BASE_FD, BASE_FD + 20, 2))
+    assert [fd for fd, _ in ring.read_fixed(RECORD).rows()] == list(range(BASE_FD, BASE_FD + 20, 2))
     close_range(BASE_FD, 6)
     assert [RECORD.unpack(r)[0] for r in ring.read()] == [BASE_FD, BASE_FD + 2, BASE_FD + 4]
     assert ring.pending == 0
@@ -79,7 +79,7 @@ def test_records_wrap_around_the_ring_many_times(traced_close):
     seen = []
     for r in range(12):
         close_range(BASE_FD + r * per_round, per_round)
-        seen += [fd for fd, _ in ring.read_fixed(RECORD)]
+        seen += [fd for fd, _ in ring.read_fixed(RECORD).rows()]
     expected = list(range(BASE_FD, BASE_FD + 12 * per_round, 2))
     assert seen == expected
     assert 12 * per_round * record_stride(RECORD.size) > 4 * 4096

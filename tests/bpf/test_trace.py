@@ -87,7 +87,7 @@ def test_syscall_tracepoint_delivers_our_getppid_calls():
         for _ in range(10):
             os.getppid()
         assert ring.poll(0)
-        records = ring.read_fixed(RECORD)
+        records = ring.read_fixed(RECORD).rows()
         assert ring.pending == 0
         assert drops_of(drops) == 0
     assert len(records) == 10

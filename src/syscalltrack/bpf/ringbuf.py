@@ -14,8 +14,10 @@ a kernel seeing 0 for an instant takes the ring for full (false drops).
 from __future__ import annotations
 
 import mmap
+import re
 import select
 import struct
+import sys
 
 from .maps import Map, MapType
 
@@ -27,6 +29,14 @@ HEADER = 8
 def record_stride(size: int) -> int:
     """Bytes a record of ``size`` payload bytes occupies in the ring."""
     return (size + HEADER + 7) & ~7
+
+
+def in_ring(record: struct.Struct) -> struct.Struct:
+    """``record``'s layout as it lies in the ring: after the header, padded to the stride."""
+    fmt = record.format
+    order, body = (fmt[0], fmt[1:]) if fmt[:1] in "<>!=@" else ("@", fmt)
+    tail = record_stride(record.size) - HEADER - record.size
+    return struct.Struct(f"{order}{HEADER}x{body}{tail}x")
 
 
 class RingBuffer:
@@ -101,8 +111,8 @@ class RingBuffer:
         self._cons[0] = cons
         return out
 
-    def read_fixed(self, record: struct.Struct, limit: int | None = None) -> list[tuple]:
-        """Decode a batch of fixed-size records with one ``iter_unpack``.
+    def read_fixed(self, record: struct.Struct, limit: int | None = None) -> RecordBlock:
+        """Copy out a batch of fixed-size records in one piece, decoded on demand.
 
         Every record in the ring must be ``record.size`` bytes (the program
         only emits that layout); otherwise ValueError. Reads what is committed
@@ -110,13 +120,11 @@ class RingBuffer:
         """
         size = record.size
         stride = record_stride(size)
-        fmt = record.format
-        order, body = (fmt[0], fmt[1:]) if fmt[:1] in "<>!=@" else ("@", fmt)
-        layout = struct.Struct(f"{order}{HEADER}x{body}{stride - HEADER - size}x")
+        layout = in_ring(record)
         cons = self._cons[0]
         span = self._prod[0] - cons
         if span <= 0:
-            return []
+            return RecordBlock(b"", layout)
         if span % stride:
             raise ValueError(f"ring holds records other than {size}-byte ones")
         if limit is not None:
@@ -125,18 +133,16 @@ class RingBuffer:
         headers = self._hdr[off >> 2:(off + span) >> 2:stride >> 2].tolist()
         count = len(headers)
         if headers.count(size) != count:
-            rows = self._irregular(headers, size, off, stride, layout)
+            raw = self._irregular(headers, size, off, stride)
             count = len(headers)
         else:
-            rows = list(layout.iter_unpack(self._data[off:off + span]))
+            raw = bytes(self._data[off:off + span])
         self._cons[0] = cons + count * stride
-        return rows
+        return RecordBlock(raw, layout)
 
-    def _irregular(self, headers: list[int], size: int, off: int, stride: int,
-                   layout: struct.Struct) -> list[tuple]:
-        """Batch containing busy or discarded records: stop at the first busy one.
-
-        Trims ``headers`` in place to the records consumed.
+    def _irregular(self, headers: list[int], size: int, off: int, stride: int) -> bytes:
+        """Batch containing busy or discarded records: stop at the first busy one, and
+        leave the discarded ones out. Trims ``headers`` in place to the records consumed.
         """
         for i, word in enumerate(headers):
             if word & BUSY:
@@ -145,5 +151,84 @@ class RingBuffer:
             if word & ~DISCARD != size:
                 raise ValueError(f"ring holds a {word & ~DISCARD}-byte record, "
                                  f"expected {size}")
-        rows = layout.iter_unpack(self._data[off:off + len(headers) * stride])
-        return [row for row, word in zip(rows, headers, strict=True) if not word & DISCARD]
+        data = self._data
+        return b"".join(data[off + i * stride:off + (i + 1) * stride]
+                        for i, word in enumerate(headers) if not word & DISCARD)
+
+
+class RecordBlock:
+    """Fixed-size records copied out of the ring together: as rows (one tuple per record,
+    the ``layout``'s fields) or as columns (one field of every record), each decoded
+    once, when first asked for.
+
+    A column of integers is a strided cast of the block, with no tuple per record: an
+    output that builds objects from a few fields of many records reads only those.
+    """
+
+    __slots__ = ("_columns", "_fields", "_layout", "_raw", "_rows", "count")
+
+    def __init__(self, raw: bytes, layout: struct.Struct):
+        if len(raw) % layout.size:
+            raise ValueError(f"{len(raw)} bytes are no whole number of "
+                             f"{layout.size}-byte records")
+        self._raw, self._layout = raw, layout
+        self.count = len(raw) // layout.size
+        self._rows: list[tuple] | None = None
+        self._columns: dict[int, list] = {}
+        self._fields: list[tuple[int, str, int]] | None = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def rows(self) -> list[tuple]:
+        """Every record as a tuple of the layout's fields."""
+        if self._rows is None:
+            self._rows = list(self._layout.iter_unpack(self._raw))
+        return self._rows
+
+    def column(self, index: int) -> list:
+        """Field ``index`` of every record, in order (what ``[r[index] for r in rows()]``
+        gives)."""
+        column = self._columns.get(index)
+        if column is None:
+            column = self._columns[index] = self._column(index)
+        return column
+
+    def _column(self, index: int) -> list:
+        if self._rows is not None:
+            return [row[index] for row in self._rows]
+        if self._fields is None:
+            self._fields = field_layout(self._layout)
+        offset, code, size = self._fields[index]
+        stride = self._layout.size
+        if code in _CASTS and offset % size == 0 and stride % size == 0:
+            return memoryview(self._raw).cast(code)[offset // size::stride // size].tolist()
+        one = struct.Struct(f"<{offset}x{size if code == 's' else ''}{code}"
+                            f"{stride - offset - size}x")
+        return [value for (value,) in one.iter_unpack(self._raw)]
+
+
+# Integer codes a memoryview cast reads as the layout does: native order is little-endian
+# on every machine this runs on (x86), and with "<" the layout's sizes are the standard ones.
+_CASTS = frozenset("bBhHiIqQ") if sys.byteorder == "little" else frozenset()
+_TOKEN = re.compile(r"(\d*)([xcbB?hHiIlLqQnNefdsp])")
+
+
+def field_layout(layout: struct.Struct) -> list[tuple[int, str, int]]:
+    """(byte offset, code, size) of each field of a standard-size ("<") layout."""
+    fmt = layout.format
+    if fmt[:1] != "<":
+        raise ValueError(f"layout {fmt!r} is not little-endian standard-size")
+    out, offset = [], 0
+    for count_text, code in _TOKEN.findall(fmt[1:]):
+        count = int(count_text) if count_text else 1
+        if code == "x":
+            offset += count
+        elif code in "sp":
+            out.append((offset, code, count))
+            offset += count
+        else:
+            size = struct.calcsize("<" + code)
+            out += [(offset + i * size, code, size) for i in range(count)]
+            offset += count * size
+    return out

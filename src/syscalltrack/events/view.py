@@ -16,9 +16,12 @@ not yet turned into events, each found with its view by the record's key fields.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+import ast
+import operator
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from itertools import repeat
 from operator import countOf, itemgetter
-from typing import Any
+from typing import Any, Protocol
 
 from ..syscalls import Arg
 from .event import NO_PATHS, Event, StreamItem, Undecided
@@ -74,6 +77,17 @@ class EventView:
         self.build: Callable[[list[tuple]], list[StreamItem]] = self._compile(
             "build", f"def f(rows):\n    return [{item} for r in rows]\n",
             {"_Undecided": Undecided})
+        self._from_columns: Callable[[Callable[[int], list], int], list[Event]] = \
+            self._compile("columns", _columns_source(self.field_sources()), _COLUMN_NAMES)
+        self._undecided = None if undecided_index is None else (
+            lambda event: Undecided(rule, undecided_index, event, undecided_reason))
+
+    def columns(self, block: Block) -> list[StreamItem]:
+        """What `build(block.rows())` gives, made from the block's columns: no tuple
+        unpacked per record, and no Python code run per record for the fields that are
+        a column, a constant, or a column and a constant under one operator."""
+        events = self._from_columns(block.column, len(block))
+        return events if self._undecided is None else list(map(self._undecided, events))
 
     def expression(self, field: str) -> str:
         """Source of an expression over `r` giving `field` (a constant by its bound name)."""
@@ -85,8 +99,8 @@ class EventView:
             return "_NO_PATHS"
         return self.fields[field]
 
-    def event_expr(self) -> str:
-        """Source of the `Event` of record `r` (one tuple built, no __init__ call).
+    def field_sources(self) -> list[str]:
+        """Source of each `Event` field, in order, as an expression over `r`.
 
         Constants that are strings, ints or None are written as literals: a literal
         loads faster than a name, and an Event has several of them.
@@ -95,7 +109,11 @@ class EventView:
             if field in CONSTANT_FIELDS and type(getattr(self, field)) in _LITERAL_TYPES:
                 return repr(getattr(self, field))
             return self.expression(field)
-        return "_tuple_new(_Event, (" + ", ".join(map(source, Event._fields)) + "))"
+        return list(map(source, Event._fields))
+
+    def event_expr(self) -> str:
+        """Source of the `Event` of record `r` (one tuple built, no __init__ call)."""
+        return "_tuple_new(_Event, (" + ", ".join(self.field_sources()) + "))"
 
     def names(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """What generated code over this view's records sees: the engine's names, the
@@ -126,6 +144,76 @@ class EventView:
     def __repr__(self) -> str:
         kind = " undecided" if self.undecided_index is not None else ""
         return f"<EventView {self.rule}/{self.abi}:{self.name}{kind}>"
+
+
+def _columns_source(fields: Sequence[str]) -> str:
+    """`def f(c, n)`: the Events of `n` records from `c(i)`, the list of field `i` of
+    every record, given each Event field's source over one record `r`.
+
+    Every field becomes an iterable over the records (`_iterable`), and the Events are
+    built by `map`, `zip` and `tuple.__new__`, all in C.
+    """
+    columns = ", ".join(_iterable(ast.parse(source, mode="eval").body) for source in fields)
+    return ("def f(c, n):\n"
+            f"    return list(_map(_tuple_new, _repeat(_Event, n), _zip({columns})))\n")
+
+
+_OPERATORS = {ast.Add: "_op.add", ast.Sub: "_op.sub", ast.BitAnd: "_op.and_",
+              ast.BitOr: "_op.or_", ast.BitXor: "_op.xor", ast.RShift: "_op.rshift",
+              ast.LShift: "_op.lshift"}
+
+
+def _record_field(node: ast.expr) -> int | None:
+    """`i` when `node` is `r[i]`."""
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) \
+            and node.value.id == "r" and isinstance(node.slice, ast.Constant) \
+            and type(node.slice.value) is int:
+        return node.slice.value
+    return None
+
+
+def _iterable(node: ast.expr) -> str:
+    """Source of an iterable giving `node`'s value for each record, in order."""
+    field = _record_field(node)
+    if field is not None:
+        return f"c({field})"
+    used = sorted({i for sub in ast.walk(node) if (i := _record_field(sub)) is not None})
+    if not used:  # the same for every record (a constant, or a view's constant)
+        return f"_repeat({ast.unparse(node)}, n)"
+    if isinstance(node, ast.Tuple):
+        return f"_zip({', '.join(map(_iterable, node.elts))})"
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS and all(
+            _record_field(side) is not None or isinstance(side, ast.Constant)
+            for side in (node.left, node.right)):
+        return (f"_map({_OPERATORS[type(node.op)]}, {_iterable(node.left)}, "
+                f"{_iterable(node.right)})")
+
+    class Fields(ast.NodeTransformer):
+        def visit_Subscript(self, sub: ast.Subscript) -> ast.expr:
+            i = _record_field(sub)
+            return ast.Name(f"_f{i}", ast.Load()) if i is not None else self.generic_visit(sub)
+
+    body = ast.unparse(Fields().visit(node))
+    function = f"(lambda {', '.join(f'_f{i}' for i in used)}: {body})"
+    if len(used) == 1:
+        return f"_each_distinct({function}, c({used[0]}))"
+    return f"_map({function}, {', '.join(f'c({i})' for i in used)})"
+
+
+def _each_distinct(function: Callable[[Any], Any], column: list) -> Iterator:
+    """`map(function, column)`, calling `function` once per distinct value when values
+    repeat (a command name, a uid: a batch holds few of them). The functions are pure
+    (views' expressions compute from the record alone), so equal values give equal
+    results."""
+    distinct = set(column)
+    if 4 * len(distinct) > len(column):
+        return map(function, column)
+    return map({value: function(value) for value in distinct}.__getitem__, column)
+
+
+# What `_columns_source`'s code uses, besides the view's names.
+_COLUMN_NAMES = {"_map": map, "_zip": zip, "_repeat": repeat, "_op": operator,
+                 "_each_distinct": _each_distinct}
 
 
 class Template:
@@ -179,32 +267,65 @@ class Memo(dict):
         return result
 
 
+class Block(Protocol):
+    """Records decoded on demand (`bpf.ringbuf.RecordBlock`): as rows, or a field at a time."""
+
+    def __len__(self) -> int: ...
+
+    def rows(self) -> list[tuple]: ...
+
+    def column(self, index: int) -> list: ...
+
+
 class Records:
     """A batch of an engine's stream, in order: `before`, the records `rows`, `after`.
 
     `before` and `after` are `StreamItem`s already (notices, events decoded
     earlier); each record's view is `views[key(record)]`, where `key` gives the
-    record's `key_fields` (a tuple of them, or the value of a single one).
+    record's `key_fields` (a tuple of them, or the value of a single one).  The
+    records come as tuples or as a `Block`, whose rows are unpacked only if asked for:
+    a batch of one view becomes Events from the block's columns (`EventView.columns`).
     """
 
-    __slots__ = ("after", "before", "key", "key_fields", "rows", "views")
+    __slots__ = ("_block", "_rows", "after", "before", "key", "key_fields", "views")
 
-    def __init__(self, rows: list[tuple], key_fields: Sequence[int],
+    def __init__(self, rows: list[tuple] | Block, key_fields: Sequence[int],
                  views: Mapping[Hashable, EventView], before: Sequence[StreamItem] = (),
                  after: Sequence[StreamItem] = ()):
-        self.rows, self.key_fields, self.views = rows, tuple(key_fields), views
+        if isinstance(rows, list):
+            self._block, self._rows = None, rows
+        else:
+            self._block, self._rows = rows, None
+        self.key_fields, self.views = tuple(key_fields), views
         self.key: Callable[[tuple], Hashable] = itemgetter(*self.key_fields)
         self.before, self.after = list(before), list(after)
 
+    @property
+    def rows(self) -> list[tuple]:
+        """The records as tuples."""
+        if self._rows is None:
+            self._rows = self._block.rows()
+        return self._rows
+
+    @property
+    def record_count(self) -> int:
+        """How many records (not notices) the batch holds, without unpacking them."""
+        return len(self._rows) if self._rows is not None else len(self._block)
+
     def __len__(self) -> int:
-        return len(self.before) + len(self.rows) + len(self.after)
+        return len(self.before) + self.record_count + len(self.after)
 
     def stream_items(self) -> list[StreamItem]:
         """Every item as an Event or a notice."""
         return [*self.before, *self.decoded(), *self.after]
 
     def decoded(self) -> list[StreamItem]:
-        """The records as Events (or Undecided notices), a run at a time."""
+        """The records as Events (or Undecided notices): a batch of one view from its
+        columns, else a run of one view at a time from its rows."""
+        block = self._block
+        if self._rows is None and len(block) and self._one_key():
+            first = [block.column(i)[0] for i in self.key_fields]
+            return self.views[first[0] if len(first) == 1 else tuple(first)].columns(block)
         out: list[StreamItem] = []
         for view, rows in self.runs():
             out += view.build(rows)
@@ -230,7 +351,12 @@ class Records:
     def _one_key(self) -> bool:
         """True when every record has the first one's key, checked a field at a time in
         C: making every record's key tuple cost twice as much."""
-        rows = self.rows
+        rows = self._rows
+        if rows is None:
+            block = self._block
+            count = len(block)
+            return all(column.count(column[0]) == count
+                       for column in map(block.column, self.key_fields))
         first, count = rows[0], len(rows)
         return (self.key(rows[-1]) == self.key(first)
                 and all(countOf(map(itemgetter(i), rows), first[i]) == count

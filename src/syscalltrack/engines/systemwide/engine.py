@@ -351,13 +351,13 @@ class SystemwideEngine:
     def _drain(self) -> list:
         if self._ring is None:
             return []
-        rows = self._ring.read_fixed(self._decoder.struct)
-        return Records(rows, self._decoder.key_fields, self._decoder.views,
+        block = self._ring.read_fixed(self._decoder.struct)
+        return Records(block, self._decoder.key_fields, self._decoder.views,
                        after=self._lost_notices(force=True)).stream_items()
 
     def read_raw(self) -> list[tuple]:
         """Committed records as tuples (``layout.record_struct`` fields), undecoded."""
-        return self._ring.read_fixed(self._decoder.struct)
+        return self._ring.read_fixed(self._decoder.struct).rows()
 
     def poll(self, timeout: float | None = 0,
              limit: int | None = None) -> list[Event | Lost | Undecided]:
@@ -373,8 +373,8 @@ class SystemwideEngine:
         before, self._pending = self._pending, []
         if not before and not self._ring.pending:
             self._ring.poll(timeout)
-        rows = self._ring.read_fixed(self._decoder.struct, limit)
-        return Records(rows, self._decoder.key_fields, self._decoder.views, before,
+        block = self._ring.read_fixed(self._decoder.struct, limit)
+        return Records(block, self._decoder.key_fields, self._decoder.views, before,
                        self._lost_notices())
 
     def pending(self) -> bool:
