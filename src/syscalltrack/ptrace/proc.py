@@ -134,12 +134,14 @@ class Task:
             return os.fsdecode(os.readlink(b"/proc/%d/%s" % (self.tid, link)))
         return os.fsdecode(os.readlink(link, dir_fd=fd))
 
-    def real_directory(self, link: bytes, path: bytes) -> bytes:
+    def real_directory(self, link: bytes, path: bytes, jail: bool = False) -> bytes:
         """Where `path`, resolved from the thread's /proc/TID/`link` (`root`, `cwd`,
         `fd/N`), leads for the thread: the path of that directory as our root sees it,
         after every symlink and `..`, resolved now as the kernel resolves it for the
-        thread (its root, its /proc/self: see `resolve`).  OSError if it is no
-        directory (or does not exist), or if no descriptor is left to do it with.
+        thread (its root, its /proc/self: see `resolve`).  With `jail`, `link` is the
+        root of the walk (openat2's RESOLVE_IN_ROOT: `/`, `..` and absolute symlinks
+        stay below it).  OSError if it is no directory (or does not exist), or if no
+        descriptor is left to do it with.
         """
         fd = self._directory()
         if fd < 0:
@@ -150,6 +152,12 @@ class Task:
         path = (path or b".") + b"/."
         start = -1
         try:
+            if jail:
+                start = os.open(link, resolve.DIR_FLAGS, dir_fd=fd)
+                found = resolve.fast(start, path, in_root=True)
+                if found is None:
+                    found = resolve.walk(start, start, path, self.tid, self.tgid)
+                return found
             if link == b"root":
                 found = resolve.fast(root, path, in_root=True)
             else:

@@ -94,6 +94,7 @@ ROOT_CHANGERS = ("chroot", "pivot_root", "setns", "unshare")
 # Module state: one tracer per process.
 text_fallbacks: list[OSError] = []
 _CALL_FAILS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
+_BELOW_DIRFD = 0x08 | 0x10  # openat2's RESOLVE_BENEATH | RESOLVE_IN_ROOT
 
 
 class CallView:
@@ -161,12 +162,26 @@ class CallView:
         return args
 
     def _struct_fields(self) -> dict[FromStruct, int]:
+        how = self._open_how()
+        return {} if how is None else {FromStruct.OPEN_HOW_FLAGS: how[0],
+                                       FromStruct.OPEN_HOW_MODE: how[1]}
+
+    def _open_how(self) -> tuple[int, int, int] | None:
+        """openat2's `struct open_how` (flags, mode, resolve); None if unreadable."""
         try:
-            flags, mode, _resolve = _OPEN_HOW.unpack(
-                self._call.memory.read(self._raw[2], _OPEN_HOW.size))
+            return _OPEN_HOW.unpack(self._call.memory.read(self._raw[2], _OPEN_HOW.size))
         except MemoryAccessError:
-            return {}
-        return {FromStruct.OPEN_HOW_FLAGS: flags, FromStruct.OPEN_HOW_MODE: mode}
+            return None
+
+    def _jailed(self) -> bool:
+        """An openat2 whose walk stays below its dirfd (RESOLVE_IN_ROOT, or BENEATH):
+        `/` names the dirfd, not the root.  BENEATH is resolved as IN_ROOT: the same
+        file where the kernel allows the walk; where it refuses it (EXDEV, an absolute
+        name or a `..` out), a rule on the file IN_ROOT gives may answer first."""
+        if self.shape.real.family != "openat2":
+            return False
+        how = self._open_how()
+        return how is not None and bool(how[2] & _BELOW_DIRFD)
 
     # -- FilterContext
     def arg(self, index: int) -> int:
@@ -373,8 +388,9 @@ class CallView:
         value = self.value(index)
         if value.__class__ is not bytes:
             return None
-        name = self._joined.get(index, value) if self._joined else value
-        if name[:1] == b"/":
+        jail = self._jailed()
+        name = self._joined.get(index, value) if self._joined else value  # (as written)
+        if name[:1] == b"/" and not jail:
             link = b"root"
         else:
             dirfd = self._dirfd(index)
@@ -383,18 +399,26 @@ class CallView:
         if last in (b"", b".", b".."):  # the name is a directory itself
             head, last = name, b""
         try:
-            directory = self._call.task.real_directory(link, head)
+            directory = self._call.task.real_directory(link, head, jail)
         except OSError as exc:
             if exc.errno not in _CALL_FAILS and not text_fallbacks:
                 text_fallbacks.append(exc)  # said once (RuleConsumer.after_stop)
-            return self._lexical(index, name)
+            return self._lexical(index, name, jail)
         if not last:
             return directory
         return directory.rstrip(b"/") + b"/" + last
 
-    def _lexical(self, index: int, name: bytes) -> bytes | None:
+    def _lexical(self, index: int, name: bytes, jail: bool = False) -> bytes | None:
         """`name` made absolute against its dirfd or the cwd, and normalised as text,
-        `..` stopping at the caller's root (a chroot) as the kernel's walk does."""
+        `..` stopping at the caller's root (a chroot) as the kernel's walk does, or at
+        the dirfd for a `jail` (openat2 below its dirfd)."""
+        if jail:
+            dirfd = self._dirfd(index)
+            root = self.cwd if dirfd == AT_FDCWD else self._dirfd_path(dirfd)
+            if root is None:
+                return None
+            name = b"/" + posixpath.normpath(b"/" + name).lstrip(b"/")
+            return root if name == b"/" else root.rstrip(b"/") + name
         try:
             root = self._call.task.root()
         except OSError:
