@@ -52,7 +52,9 @@ def test_i386_multiplexers_are_refused_only_when_rules_enforce():
     refused = {(r.abi, r.nr, r.errno) for r in enforcing.errno_rules if r.abi == "i386"}
     assert {("i386", 102, errno.ENOSYS), ("i386", 117, errno.ENOSYS)} <= refused  # socketcall, ipc
     logging = build_policy(load_rules(rule("unlink", "type = LOG")))
-    assert logging.errno_rules == ()
+    # (only the userfaultfd refusals that keep sctrace's reads from hanging, see
+    # test_userfaultfd.py)
+    assert {r.nr for r in logging.errno_rules} == {323, 374, 16, 54}
 
 
 def test_unnamed_calls_never_stop(tmp_path, helper):

@@ -371,7 +371,8 @@ def _abi_conditions(rule: ErrnoRule) -> tuple[ArgCondition, ...]:
     """i386 arguments are 32-bit: compare only the low halves for that ABI."""
     if rule.abi != "i386":
         return rule.conditions
-    return tuple(ArgCondition(c.index, c.op, c.value, c.signed, 32) for c in rule.conditions)
+    return tuple(ArgCondition(c.index, c.op, c.value, c.signed, 32, c.mask)
+                 for c in rule.conditions)
 
 
 Target = int | tuple[list[ErrnoRule], int]

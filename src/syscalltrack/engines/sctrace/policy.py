@@ -40,6 +40,14 @@ every ABI, before any rule sees the call:
   its supervisor may then let the call run (SECCOMP_USER_NOTIF_FLAG_CONTINUE)
   with no stop in sctrace.  `seccomp(SECCOMP_SET_MODE_FILTER)` with
   SECCOMP_FILTER_FLAG_NEW_LISTENER fails with EINVAL, as before Linux 5.0.
+
+Whatever the rules, a userfaultfd that handles faults the kernel takes in the
+command's memory is refused (EPERM, as an unprivileged caller gets it): sctrace
+reads strings while the caller is stopped, a read of a page such a userfaultfd
+watches waits for its handler thread, and that thread may itself be waiting at a
+stop for sctrace, which then can never go on (nor be killed but by SIGKILL).
+`userfaultfd(2)` and the /dev/userfaultfd ioctl without UFFD_USER_MODE_ONLY fail;
+with it, sctrace's reads of a missing page fail instead of waiting.
 """
 
 from __future__ import annotations
@@ -61,6 +69,14 @@ _WAYS_AROUND = (
     ("seccomp", errno_mod.EINVAL, (ArgCondition(0, "==", _SET_MODE_FILTER, bits=32),
                                    ArgCondition(1, "&", _NEW_LISTENER, bits=32))),
 )
+_USER_MODE_ONLY, _USERFAULTFD_IOC_NEW = 1, 0xAA00  # userfaultfd(2)'s flag; _IO(0xAA, 0)
+# (call, errno, conditions): refused whatever the rules, so that sctrace's reads cannot hang
+_WEDGES = (
+    ("userfaultfd", errno_mod.EPERM, (ArgCondition(0, "==", 0, bits=32,
+                                                   mask=_USER_MODE_ONLY),)),
+    ("ioctl", errno_mod.EPERM, (ArgCondition(1, "==", _USERFAULTFD_IOC_NEW, bits=32),
+                                ArgCondition(2, "==", 0, bits=32, mask=_USER_MODE_ONLY))),
+)
 _ENFORCING = frozenset({ActionType.FAIL, ActionType.KILL, ActionType.SUSPEND,
                         ActionType.REWRITE})
 _INT32 = range(-(1 << 31), 1 << 31)
@@ -80,11 +96,16 @@ def build_policy(ruleset: RuleSet, also_trace: Iterable[str] = ()) -> Policy:
         for name in _MULTIPLEXERS:
             sc = table().by_name(name, I386)
             errno_rules.append(ErrnoRule(I386, sc.nr, (), errno_mod.ENOSYS))
-        for name, errno, conditions in _WAYS_AROUND:
-            for abi in (X86_64, I386, "x32"):  # (x32 numbers are x86_64's)
-                sc = table().by_name(name, I386 if abi == I386 else X86_64)
-                errno_rules.append(ErrnoRule(abi, sc.nr, conditions, errno))
+        errno_rules += _on_every_abi(_WAYS_AROUND)
+    errno_rules += _on_every_abi(_WEDGES)
     return Policy(trace=trace, errno_rules=errno_rules, otherwise={"x32": RET_TRACE})
+
+
+def _on_every_abi(refusals) -> list[ErrnoRule]:
+    """ErrnoRules for (call, errno, conditions) on x86_64, i386 and x32 (x86_64 numbers)."""
+    return [ErrnoRule(abi, table().by_name(name, I386 if abi == I386 else X86_64).nr,
+                      conditions, errno)
+            for name, errno, conditions in refusals for abi in (X86_64, I386, "x32")]
 
 
 def _in_filter_failures(ruleset: RuleSet, name: str) -> list[ErrnoRule]:
