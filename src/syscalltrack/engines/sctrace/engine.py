@@ -15,6 +15,7 @@ wait for the events before them.
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Callable, Iterable
 
 from ...events import Event
@@ -24,7 +25,7 @@ from ...ptrace.events import CONTINUE_TO_EXIT
 from ...ptrace.resolve import SHORTAGE
 from ...rules import ActionType, BoundRule, RuleSet, Str, When
 from ...rules.values import MASK64, const_value
-from ...syscalls import X86_64, Variant, table
+from ...syscalls import X86_64, FromStruct, Variant, table
 from ...syscalls import Syscall as SyscallSpec
 from . import context
 from .context import ROOT_CHANGERS, CallShape, CallView
@@ -219,6 +220,12 @@ class RuleConsumer(Consumer):
             index = action.param - 1
             if bound.variant is not None:
                 index = bound.variant.args[index]
+            if isinstance(index, FromStruct):  # (open's flags or mode, in openat2's open_how)
+                self._notify(f"rule '{rule.name}' cannot rewrite PARAMS[{action.param}] of "
+                             f"pid {call.pid}'s {name}: it lies in {index.value} in the "
+                             f"caller's memory, not in a register; the call was failed "
+                             f"with EFAULT")
+                return Decision.fail(errno.EFAULT, want_exit)
             value = action.value
             new = value.value if isinstance(value, Str) else const_value(value) & MASK64
             return Decision.proceed(want_exit, rewrite=view.shape.real.placed(index, new))
