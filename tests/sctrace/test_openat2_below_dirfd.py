@@ -2,8 +2,9 @@
 
 With RESOLVE_IN_ROOT the dirfd is the root of the walk: `/x/victim` from a dirfd on
 /tmp/d is /tmp/d/x/victim, and `..` and absolute symlinks stay below it (RESOLVE_BENEATH
-refuses, EXDEV, what IN_ROOT would clamp; sctrace resolves it as IN_ROOT). sctrace resolved such names from the caller's root,
-so `openat2(/tmp/d, "/x/victim", IN_ROOT)` went around a rule on /tmp/d/x/victim.
+refuses, EXDEV, what IN_ROOT would clamp; sctrace resolves it as IN_ROOT). sctrace
+resolved such names from the caller's root, so `openat2(/tmp/d, "/x/victim", IN_ROOT)`
+went around a rule on /tmp/d/x/victim.
 """
 
 import subprocess

@@ -4,11 +4,13 @@
 - a child made with clone(CLONE_UNTRACED) is not followed, and a tracer of its own
   (PTRACE_TRACEME to its parent) lets through the calls sctrace's filter sends to a tracer;
 - a seccomp filter of the command's own answering SECCOMP_RET_USER_NOTIF takes precedence
-  over sctrace's RET_TRACE, and its supervisor lets the call run.
+  over sctrace's RET_TRACE, and its supervisor lets the call run;
+- open_by_handle_at opens a file with no path to match (root only).
 
-Each C program below tries to unlink a file a FAIL rule keeps. When rules enforce
-anything, sctrace refuses io_uring_setup and clone3 (ENOSYS), clone with CLONE_UNTRACED
-(EPERM) and seccomp listeners (EINVAL), on every ABI; rule sets that only log leave them.
+Each C program below tries to unlink (or truncate) a file a FAIL rule keeps. When rules
+enforce anything, sctrace refuses io_uring_setup and clone3 (ENOSYS), clone with
+CLONE_UNTRACED (EPERM), seccomp listeners (EINVAL) and open_by_handle_at (EPERM), on every
+ABI; rule sets that only log leave them.
 """
 
 import errno
@@ -31,6 +33,7 @@ THREAD_FLAGS = 0x3D0F00  # what glibc's pthread_create passes (no CLONE_UNTRACED
 SET_MODE_FILTER, NEW_LISTENER, TSYNC = 1, 8, 1
 # (x86_64 and x32 number, i386 number)
 IO_URING_SETUP, CLONE, CLONE3, SECCOMP = (425, 425), (56, 120), (435, 435), (317, 354)
+OPEN_BY_HANDLE_AT = (304, 342)
 ENFORCING = build_policy(load_rules(rule("unlink", "type = FAIL\nerror_code = -EPERM",
                                          filter_='PATH[1] == "/x"'))).compile()
 LOGGING = build_policy(load_rules(rule("unlink", "type = LOG"))).compile()
@@ -71,6 +74,7 @@ def test_the_filter_refuses_each_way_around_on_every_abi_when_rules_enforce():
     assert _on_every_abi(ENFORCING, CLONE, (UNTRACED | 0x11, 0, 0, 0, 0, 0)) == {eperm}
     assert _on_every_abi(ENFORCING, SECCOMP, (SET_MODE_FILTER, NEW_LISTENER | TSYNC, 0, 0, 0,
                                               0)) == {einval}
+    assert _on_every_abi(ENFORCING, OPEN_BY_HANDLE_AT) == {eperm}
     # what is no way around stays allowed: threads, forks, filters without a listener
     assert _on_every_abi(ENFORCING, CLONE, (THREAD_FLAGS, 0, 0, 0, 0, 0)) == {RET_ALLOW}
     assert _on_every_abi(ENFORCING, SECCOMP, (SET_MODE_FILTER, TSYNC, 0, 0, 0, 0)) == {RET_ALLOW}
@@ -80,6 +84,7 @@ def test_the_filter_refuses_each_way_around_on_every_abi_when_rules_enforce():
 def test_rule_sets_that_only_log_leave_them_alone():
     assert _on_every_abi(LOGGING, IO_URING_SETUP) == {RET_ALLOW}
     assert _on_every_abi(LOGGING, CLONE3) == {RET_ALLOW}
+    assert _on_every_abi(LOGGING, OPEN_BY_HANDLE_AT) == {RET_ALLOW}
     assert _on_every_abi(LOGGING, CLONE, (UNTRACED, 0, 0, 0, 0, 0)) == {RET_ALLOW}
     assert _on_every_abi(LOGGING, SECCOMP, (SET_MODE_FILTER, NEW_LISTENER, 0, 0, 0, 0)) \
         == {RET_ALLOW}
@@ -89,19 +94,24 @@ def test_rule_sets_that_only_log_leave_them_alone():
     ("uring_unlink", "setup: ENOSYS"),
     ("untraced_child", "clone: EPERM"),
     ("listener_continue", "seccomp: EINVAL"),
+    ("handle_open", "open_by_handle_at: EPERM"),
 ])
 def test_a_kept_file_survives(tmp_path, build, program, refused):
     exe = build(program)
     victim = tmp_path / "victim"
-    victim.touch()
+    victim.write_text("keep\n")
     bare = subprocess.run([exe, str(victim)], capture_output=True, text=True)
     if bare.returncode == 3:  # (the kernel refuses it with no sctrace at all)
         pytest.skip(f"{program} cannot run here even untraced: {bare.stdout.strip()}")
-    assert bare.returncode == 0 and not victim.exists(), bare  # the way around works bare
-    victim.touch()
-    run = sctrace(tmp_path, _guarded(victim), exe, str(victim))
-    assert (run.code, run.out) == (3, refused + "\n")
-    assert victim.exists()
+    # the way around works bare: the file is deleted, or truncated through the handle
+    assert bare.returncode == 0 and not (victim.exists() and victim.read_text()), bare
+    victim.write_text("keep\n")
+    rules = _guarded(victim) + rule("open", "type = FAIL\nerror_code = -EACCES", "keep_open",
+                                    filter_=f'PATH[1] == "{victim}"')
+    run = sctrace(tmp_path, rules, exe, str(victim))
+    assert run.out == refused + "\n"
+    assert run.code == (0 if program == "handle_open" else 3)
+    assert victim.read_text() == "keep\n"
 
 
 def test_rules_that_only_log_leave_io_uring_working(tmp_path, build):

@@ -40,6 +40,8 @@ every ABI, before any rule sees the call:
   its supervisor may then let the call run (SECCOMP_USER_NOTIF_FLAG_CONTINUE)
   with no stop in sctrace.  `seccomp(SECCOMP_SET_MODE_FILTER)` with
   SECCOMP_FILTER_FLAG_NEW_LISTENER fails with EINVAL, as before Linux 5.0.
+- a file handle: `open_by_handle_at` opens a file with no path to match (root
+  only: it fails with EPERM, as it does for everyone else).
 
 Whatever the rules, a userfaultfd that handles faults the kernel takes in the
 command's memory is refused (EPERM, as an unprivileged caller gets it): sctrace
@@ -68,6 +70,7 @@ _WAYS_AROUND = (
     ("clone3", errno_mod.ENOSYS, ()),
     ("seccomp", errno_mod.EINVAL, (ArgCondition(0, "==", _SET_MODE_FILTER, bits=32),
                                    ArgCondition(1, "&", _NEW_LISTENER, bits=32))),
+    ("open_by_handle_at", errno_mod.EPERM, ()),
 )
 _USER_MODE_ONLY, _USERFAULTFD_IOC_NEW = 1, 0xAA00  # userfaultfd(2)'s flag; _IO(0xAA, 0)
 # (call, errno, conditions): refused whatever the rules, so that sctrace's reads cannot hang
