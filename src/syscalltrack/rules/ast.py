@@ -44,6 +44,12 @@ class ActionType(enum.StrEnum):
     REWRITE = "REWRITE"
 
 
+# The deepest expression accepted, in levels of the tree (`a == 1` is 2; the compiled filter
+# nests Python parentheses as deep): the validator refuses deeper ones, and the parser cuts
+# them one level below this, so that no tree it builds is deep enough to exhaust Python's
+# stack when it is built, cached (pickled) or checked.
+MAX_DEPTH = 48
+
 # Variables of filter expressions.  PARAMS and PATH take a 1-based index.
 INDEXED_VARIABLES = frozenset({"PARAMS", "PATH"})
 INT_VARIABLES = frozenset({"UID", "EUID", "SUID", "GID", "EGID", "SGID", "PID", "PPID", "TID",
@@ -106,7 +112,7 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Unary:
-    op: str  # "!", "~" or "-"
+    op: str  # "!", "~", "-" or "+" (which changes nothing)
     operand: Expr
     pos: Pos = field(default=NOWHERE, compare=False, repr=False, kw_only=True)
 

@@ -146,6 +146,8 @@ class _Generator:
             if expr.op == "!":
                 return f"(not {self.condition(expr.operand)})", "bool"
             operand = self.value(expr.operand)[0]
+            if expr.op == "+":
+                return operand, "int"
             return (f"(~{operand})" if expr.op == "~" else _wrap(f"-{operand}")), "int"
         if isinstance(expr, In):
             code = self.value(expr.operand)[0]

@@ -30,6 +30,7 @@ from lark import Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from .ast import (
+    MAX_DEPTH,
     VARIABLES,
     Action,
     ActionType,
@@ -48,7 +49,7 @@ from .ast import (
     Var,
     When,
 )
-from .errors import Diagnostic, RuleError
+from .errors import Diagnostic, RuleError, printable
 from .source import cache_dir
 
 # Package data lies beside the modules (importlib.resources costs ~40 ms to import).
@@ -96,18 +97,9 @@ def parse(text: str, filename: str = "<rules>",
         raise RuleError([_syntax_error(exc, text, filename)]) from None
     except RecursionError:
         raise RuleError([Diagnostic(Pos(filename, 1, 1), "rules nested too deeply")]) from None
-    try:
-        _balance_chains(tree)
-        result = _Builder(filename, collected).transform(tree)
-    except RecursionError:
-        result = None
-    except lark.exceptions.VisitError as exc:
-        # The transformer raises only when nesting exceeds Python's stack.
-        if not isinstance(exc.orig_exc, RecursionError):
-            raise
-        result = None
-    if result is None:
-        raise RuleError([Diagnostic(Pos(filename, 1, 1), "expression nested too deeply")])
+    _balance_chains(tree)
+    _limit_depth(tree, filename, collected)
+    result = _Builder(filename, collected).transform(tree)
     if diagnostics is None:
         if collected:
             raise RuleError(collected)
@@ -172,6 +164,48 @@ def _balanced(terms: list, ops: list[Token]) -> lark.Tree:
     half = (len(terms) + 1) // 2
     return lark.Tree("binary", [_balanced(terms[:half], ops[:half - 1]), ops[half - 1],
                                 _balanced(terms[half:], ops[half:])])
+
+
+# -- deep nesting --------------------------------------------------------------------------
+
+_INNER = frozenset({"unary", "binary", "in_", "call"})  # parse tree nodes that are inner ast nodes
+_LEAVES = frozenset({"number", "string", "name", "indexed", "field"})
+
+
+def _limit_depth(tree: lark.Tree, filename: str, diagnostics: list[Diagnostic]) -> None:
+    """Drop parentheses and cut every expression one level below `MAX_DEPTH`, in place.
+
+    Other nesting than parentheses (`- - - x`, a sum of hundreds of terms, written as the
+    grammar nests it) would make the transformer, the parse cache's pickle or the validator
+    exhaust Python's stack.  An operator at level MAX_DEPTH + 1 gives way to a leaf (what
+    lies below it is never looked at): the tree stays deeper than MAX_DEPTH, and the
+    validator refuses it at the expression's own position.  Parentheses add no level to
+    the syntax tree, but more than MAX_DEPTH of them nested are refused here, at the first
+    one too many.  Run after `_balance_chains`, whose grouping is the depth that counts.
+    Works without recursion.
+    """
+    stack = [(tree, 0, 0)]  # a node, its level in the expression (0: rule structure), parens
+    while stack:
+        node, depth, parens = stack.pop()
+        for i, child in enumerate(node.children):
+            inner = parens
+            while isinstance(child, lark.Tree) and child.data == "paren":
+                inner += 1
+                if inner == MAX_DEPTH + 1:
+                    at = child.children[0]
+                    diagnostics.append(Diagnostic(
+                        Pos(filename, at.line, at.column),
+                        f"parentheses nested too deeply (more than {MAX_DEPTH} levels)"))
+                child = node.children[i] = child.children[1]
+            if not isinstance(child, lark.Tree) or child.data in _LEAVES:
+                continue
+            if child.data not in _INNER:
+                stack.append((child, depth, inner))
+            elif depth + 1 > MAX_DEPTH:
+                at = Token("NUMBER", "0", line=child.meta.line, column=child.meta.column)
+                node.children[i] = lark.Tree("number", [at])
+            else:
+                stack.append((child, depth + 1, inner))
 
 
 # -- syntax errors in words ----------------------------------------------------------------
@@ -315,7 +349,8 @@ class _Builder(Transformer):
             elif esc in _SIMPLE_ESCAPES:
                 out += _SIMPLE_ESCAPES[esc]
             else:
-                self._escape_error(tok, m.start(), f"unknown escape '\\{esc}' in string")
+                self._escape_error(tok, m.start(),
+                                   f"unknown escape '\\{printable(esc)}' in string")
         out += body[last:].encode()
         return bytes(out)
 
@@ -341,10 +376,6 @@ class _Builder(Transformer):
         func = children[0]
         args = tuple(c for c in children[2:-1] if not isinstance(c, Token))
         return Call(str(func), args, pos=self._at(func))
-
-    @v_args(inline=True)
-    def paren(self, _lpar, expr, _rpar) -> Expr:
-        return expr
 
     @v_args(inline=True)
     def unary(self, op: Token, operand: Expr) -> Unary:
@@ -436,8 +467,9 @@ class _Builder(Transformer):
 
     def _error_code(self, item: _Item) -> ErrorCode | None:
         value = item.value
-        negative = isinstance(value, Unary) and value.op == "-"
-        inner = value.operand if negative else value
+        signed = isinstance(value, Unary) and value.op in ("-", "+")
+        negative = signed and value.op == "-"
+        inner = value.operand if signed else value
         if isinstance(inner, Num):
             return ErrorCode(negative, None, inner.value, pos=item.value_pos)
         if isinstance(inner, Const):
@@ -460,7 +492,7 @@ class _Builder(Transformer):
             self._error(items["rule_name"].value_pos, "rule_name needs a value")
         missing = [key for key in REQUIRED_RULE_KEYS if key not in items]
         if missing:
-            who = f"rule '{name}'" if name else "rule"
+            who = f"rule '{printable(name)}'" if name else "rule"
             listed = ", no ".join(missing[:-1]) + " and no " + missing[-1] if len(missing) > 1 \
                 else missing[0]
             self._error(pos, f"{who} has no {listed}")

@@ -11,6 +11,7 @@ from /tmp.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -86,12 +87,19 @@ def _store(path: str, result: RuleFile) -> None:
     directory = os.path.dirname(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".rules-ast-")
+    except OSError:
+        return  # a cache that cannot be written is only slower
+    try:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+    # A full disk, or a tree pickle cannot take: the half-written file must not stay behind.
+    except (OSError, RecursionError, pickle.PicklingError):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return
+    with contextlib.suppress(OSError):
         kept = sorted((e for e in os.scandir(directory) if e.name.startswith("rules-ast-")),
                       key=lambda e: e.stat().st_mtime, reverse=True)
         for old in kept[KEEP:]:
             os.unlink(old.path)
-    except OSError:
-        pass  # a cache that cannot be written is only slower

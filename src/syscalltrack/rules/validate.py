@@ -20,6 +20,7 @@ from ..syscalls import CONSTANTS, ArgKind, Syscall, table
 from ..syscalls.constants import ERRNO
 from .ast import (
     INDEXED_VARIABLES,
+    MAX_DEPTH,
     SOCKADDR_FIELDS,
     VARIABLES,
     Action,
@@ -38,12 +39,11 @@ from .ast import (
     Var,
     When,
 )
-from .errors import Diagnostic
+from .errors import Diagnostic, printable
 from .macros import AFTER_ONLY_MACROS, MACRO_ORDER, MACROS, split_log_format
 from .printer import expr_text
 from .values import BIT63, const_value, is_constant, is_member
 
-MAX_DEPTH = 48  # deeper expressions are refused (the compiled form nests Python parentheses)
 MAX_ERRNO = 4095  # the kernel's: a return value in -4095..-1 is an error, -errno
 
 INT, STR = "integer", "string"
@@ -377,9 +377,10 @@ class _RuleChecker:
         except (KeyError, ValueError):
             what = {"usernametoid": "user", "groupnametoid": "group"}.get(call.func)
             if what:
-                self.error(arg.pos, f"unknown {what} '{text}' in {expr_text(call)}")
+                self.error(arg.pos, f"unknown {what} '{printable(text)}' in {expr_text(call)}")
             else:
-                self.error(arg.pos, f"invalid IPv4 address '{text}' in {expr_text(call)}")
+                self.error(arg.pos, f"invalid IPv4 address '{printable(text)}' in "
+                                    f"{expr_text(call)}")
             return None
 
     def in_(self, expr: In) -> tuple[Expr, str | None]:

@@ -123,8 +123,8 @@ def const_value(expr: Expr) -> int | bytes:
         return wrap64(expr.value)
     if isinstance(expr, Unary):
         operand = const_value(expr.operand)
-        return {"!": lambda v: int(not v), "~": lambda v: ~v, "-": lambda v: wrap64(-v)}[
-            expr.op](operand)
+        return {"!": lambda v: int(not v), "~": lambda v: ~v, "-": lambda v: wrap64(-v),
+                "+": lambda v: v}[expr.op](operand)
     if isinstance(expr, Binary):
         left, right = const_value(expr.left), const_value(expr.right)
         if isinstance(left, bytes):

@@ -39,12 +39,12 @@ class Arg:
     @property
     def width(self) -> int:
         """Bytes of the register the kernel reads (`int` is 4, pointers 8, 4 on i386)."""
-        width = _C_INT_TYPES.get(self.ctype, (8, False))[0]
+        width = c_type(self.ctype)[1]
         return min(width, 4) if self.compat else width
 
     @property
     def signed(self) -> bool:
-        return _C_INT_TYPES.get(self.ctype, (8, False))[1]
+        return c_type(self.ctype)[2]
 
     def normalise(self, raw: int) -> int:
         """The value of a raw 64-bit register as this argument's C type reads it.
@@ -114,14 +114,44 @@ class Syscall:
         return {low: value & 0xFFFFFFFF, high: value >> 32 & 0xFFFFFFFF}
 
 
-# C integer types narrower than a register, or signed: (bytes, signed).
+# The integer C types of the table's arguments: (bytes, signed), as the kernel's syscall
+# wrapper casts the register (an `int` is its low 32 bits, sign-extended).
 _C_INT_TYPES = {
-    "int": (4, True), "unsigned int": (4, False), "unsigned": (4, False), "u32": (4, False),
+    "int": (4, True), "unsigned int": (4, False), "long": (8, True), "unsigned long": (8, False),
     "pid_t": (4, True), "uid_t": (4, False), "gid_t": (4, False), "umode_t": (2, False),
     "key_t": (4, True), "mqd_t": (4, True), "timer_t": (4, True), "clockid_t": (4, True),
-    "const clockid_t": (4, True), "key_serial_t": (4, True), "rwf_t": (4, True),
-    "qid_t": (4, False), "long": (8, True), "off_t": (8, True), "loff_t": (8, True),
+    "key_serial_t": (4, True), "rwf_t": (4, True), "qid_t": (4, False), "off_t": (8, True),
+    "loff_t": (8, True), "size_t": (8, False), "aio_context_t": (8, False),
+    "old_uid_t": (2, False), "old_gid_t": (2, False),
 }
+# Other spellings of those types, and typedefs of pointers.
+_C_ALIASES = {
+    "unsigned": "unsigned int", "u32": "unsigned int", "__u32": "unsigned int", "__s32": "int",
+    "u64": "unsigned long", "__u64": "unsigned long", "__s64": "long",
+    "cap_user_header_t": "void *", "cap_user_data_t": "void *",
+}
+
+
+@functools.cache
+def c_type(ctype: str) -> tuple[str, int, bool]:
+    """(canonical spelling, bytes, signed) of the C type `ctype` of an argument.
+
+    `const` is dropped, an enum is an `unsigned int` (the kernel's syscall enums have no
+    negative values, so that is the type the compiler gives them), a pointer is 8 bytes,
+    unsigned.  A type not known here raises ValueError: taken for a 64-bit value, a 32-bit
+    argument's upper register bits, which the kernel ignores, would get around a rule.
+    """
+    if "*" in ctype:  # kept whole: `const char *` and `char *` decode differently
+        return ctype, 8, False
+    base = ctype.removeprefix("const ")
+    base = _C_ALIASES.get(base, base)
+    if "*" in base:
+        return base, 8, False
+    if base.startswith("enum "):
+        base = "unsigned int"
+    if base not in _C_INT_TYPES:
+        raise ValueError(f"unknown C type {ctype!r}: add it to syscalls/table.py _C_INT_TYPES")
+    return base, *_C_INT_TYPES[base]
 
 # i386 calls whose x86_64 counterpart has another name.
 _I386_FAMILY = {
@@ -137,9 +167,12 @@ _I386_FAMILY = {
 _TIME64 = re.compile(r"^(.*)_time64$")
 
 # i386 calls whose registers do not line up with their family's x86_64 arguments
-# (arch/x86/kernel/sys_ia32.c): per argument, its register or the (low, high)
-# registers of a 64-bit value.  i386 clone is CONFIG_CLONE_BACKWARDS: tls comes
-# before child_tidptr.  (mmap2's offset counts pages: it stays as the register says.)
+# (arch/x86/kernel/sys_ia32.c and the COMPAT_SYSCALL_DEFINEs with a 64-bit value):
+# per argument, its register or the (low, high) registers of a 64-bit value.  i386
+# clone is CONFIG_CLONE_BACKWARDS: tls comes before child_tidptr.  statfs64 and
+# fstatfs64 pass the buffer's size before it.  preadv and pwritev split the position
+# that x86_64 passes whole in pos_l.  (mmap2's offset counts pages: it stays as the
+# register says.  preadv2 and pwritev2 have pos_l and pos_h on both ABIs.)
 _I386_REGISTERS: dict[str, tuple[tuple[int, ...], ...]] = {
     "truncate64": ((0,), (1, 2)),
     "ftruncate64": ((0,), (1, 2)),
@@ -152,7 +185,17 @@ _I386_REGISTERS: dict[str, tuple[tuple[int, ...], ...]] = {
     "fallocate": ((0,), (1,), (2, 3), (4, 5)),
     "_llseek": ((0,), (2, 1), (4,)),  # fd, offset_high, offset_low, result, whence
     "clone": ((0,), (1,), (2,), (4,), (3,)),
+    "fanotify_mark": ((0,), (1,), (2, 3), (4,), (5,)),  # fd, flags, mask0, mask1, dfd, path
+    "preadv": ((0,), (1,), (2,), (3, 4)),
+    "pwritev": ((0,), (1,), (2,), (3, 4)),
+    "statfs64": ((0,), (2,)),  # pathname, sz, buf
+    "fstatfs64": ((0,), (2,)),  # fd, sz, buf
 }
+_UID16 = {"uid_t": "old_uid_t", "gid_t": "old_gid_t"}
+# i386 calls of 16-bit ids (sys_chown16 and the like): the kernel reads the low 16 bits
+# of an id register, so a uid of 0x10000 is root there.
+_I386_UID16 = frozenset({"chown", "lchown", "fchown", "setuid", "setgid", "setreuid",
+                         "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid"})
 
 
 class SyscallTable:
@@ -225,7 +268,7 @@ def _parse_args(syscall: str, spec: str) -> tuple[Arg, ...]:
     names = tuple(n for n, _ in names_types)
     args = []
     for name, ctype in names_types:
-        kind = arg_kind(syscall, ctype, name, names)
+        kind = arg_kind(syscall, c_type(ctype)[0], name, names)
         length = buffer_length_arg(syscall, name) \
             if kind in (ArgKind.BUFFER, ArgKind.SOCKADDR) else None
         args.append(Arg(name, ctype, kind, names.index(length) if length else None))
@@ -276,6 +319,8 @@ def _load_rows(text: str) -> list[Syscall]:
             args = tuple(replace(a, compat=True) for a in twin.args[:nargs]) if twin else ()
         if len(args) < nargs and registers is None:
             args = args + _generic_args(nargs, len(args), compat=True)
+        if rec["name"] in _I386_UID16:
+            args = tuple(replace(a, ctype=_UID16.get(a.ctype, a.ctype)) for a in args)
         rows.append(Syscall(I386, int(rec["nr"]), rec["name"], args, _groups(rec["classes"]),
                             None, family, registers))
     return rows

@@ -73,6 +73,7 @@ from ...bpf.asm import R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, Instruction
 from ...bpf.prog import ProgType
 from ...rules import ActionType, BoundRule, Diagnostic, RuleError, RuleSet, When
 from ...rules.ast import Binary, Expr, In, Unary, Var
+from ...rules.errors import printable
 from ...rules.macros import Macro, split_log_format
 from ...rules.values import const_value, is_constant, is_member, is_string
 from ...syscalls import I386, X86_64, Arg, ArgKind, FromStruct, Syscall, filled_length, table
@@ -182,12 +183,16 @@ def _signature(bound: BoundRule, sc: Syscall | None = None) -> tuple[Arg, ...]:
 @cache
 def signature(name: str, sc: Syscall | None = None) -> tuple[Arg, ...]:
     """The classic signature a rule on ``name`` sees in call ``sc`` (x86_64 if None); on
-    i386, ``long`` and pointers are 32-bit (``compat``), as the i386 rows of the table
-    have them, and a value over two registers is whole (``Syscall.registers``)."""
-    if sc is not None and sc.registers is not None:
-        return sc.args
-    args = table().lookup(name).args
-    return tuple(replace(a, compat=True) for a in args) if sc and sc.abi == I386 else args
+    i386, ``long`` and pointers are 32-bit (``compat``), and in the rule's own call (not a
+    variant) each argument is as the call's row has it: a value over two registers whole
+    (``Syscall.registers``), the ids of ``sys_setuid16`` and the like 16-bit."""
+    classic = table().lookup(name)
+    if sc is None or sc.abi != I386:
+        return classic.args
+    if sc.family == classic.family:
+        return tuple(sc.args[i] if i < sc.nargs else replace(a, compat=True)
+                     for i, a in enumerate(classic.args))
+    return tuple(replace(a, compat=True) for a in classic.args)
 
 
 def nr_word(sc: Syscall) -> int:
@@ -686,11 +691,11 @@ class _ProgramGen:
             raise _Reject(f"the filter nests deeper than the kernel's {MAX_DEPTH} stack slots")
         if self._leaf(e):
             self._load_leaf(e, R0)
-        elif isinstance(e, Unary) and e.op in ("-", "~"):
+        elif isinstance(e, Unary) and e.op in ("-", "~", "+"):
             self.value(e.operand, d)
             if e.op == "-":
                 c.neg(R0)
-            else:
+            elif e.op == "~":
                 c.xor(R0, -1)
         elif isinstance(e, Binary) and e.op in ("+", "-", "&", "|"):
             self._operands(e.left, e.right, d)
@@ -1178,8 +1183,8 @@ def generate(ruleset: RuleSet, *, window: int = 4096, record_string: int = 256,
     diagnostics: list[Diagnostic] = []
 
     def reject(bound: BoundRule, pos, why: str) -> None:
-        diagnostics.append(Diagnostic(pos, f"rule '{bound.rule.name}': {why}; the system-wide "
-                                           "engine cannot run it -- use sctrace"))
+        diagnostics.append(Diagnostic(pos, f"rule '{printable(bound.rule.name)}': {why}; the "
+                                           "system-wide engine cannot run it -- use sctrace"))
 
     checked: set[int] = set()
     calls: dict[str, list[Syscall]] = {}  # family -> the calls its lists run on
@@ -1275,7 +1280,7 @@ def _program(layout, kern, dfas, sc, when, rules, prologue, saves, diagnostics) 
     if why is not None:
         pos = b.rule.pos_of("filter_expression")
         if not any(d.pos == pos for d in diagnostics):  # once, not for each ABI's program
-            diagnostics.append(Diagnostic(pos, f"rule '{b.rule.name}': {why}"))
+            diagnostics.append(Diagnostic(pos, f"rule '{printable(b.rule.name)}': {why}"))
         insns = ()
     letter = "x" if when is When.AFTER else "e"
     btf_id = 0
