@@ -802,7 +802,8 @@ class _ProgramGen:
         literals = operand if op == "in" else (operand,)
         direct = (var.name == "PARAMS" and op in ("==", "in", "startswith")
                   and len(literals) <= DIRECT_ITEMS
-                  and all(len(x) <= DIRECT_MAX for x in literals))
+                  # shorter than the window: a string cut there must not look whole
+                  and all(len(x) <= DIRECT_MAX and len(x) + 1 < lay.window for x in literals))
         if not direct:
             try:
                 ident = self.dfas.add((op, operand), dfa_mod.for_test(op, operand))
