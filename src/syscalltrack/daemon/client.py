@@ -3,14 +3,24 @@
 Every classic tool that needs the tracker (sct_config upload/download/delete,
 sctlog, sct_unload, sct status) goes through `connect()`, so "not loaded" is
 reported the same way everywhere.
+
+A daemon that is stopped (SIGSTOP, a debugger) or wedged still accepts
+connections, so every request is bounded in time: TIMEOUT seconds, or
+``SYSCALLTRACK_TIMEOUT`` from the environment, for each step (connect, send,
+the answer). A stream (``follow``) then waits for events without limit: quiet
+is not a hang.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 from . import protocol
+
+TIMEOUT = 10.0  # seconds a control request may wait for the daemon
+STREAMS = {"follow"}  # requests whose answer is followed by a stream
 
 
 class NotLoaded(Exception):
@@ -18,13 +28,33 @@ class NotLoaded(Exception):
 
 
 class DaemonError(Exception):
-    """The daemon answered a request with an error."""
+    """The daemon answered a request with an error, or did not answer in time."""
+
+
+class _Connection(socket.socket):
+    """A control connection whose files know it: once a request's answer starts a
+    stream, `answer()` lifts the time limit through the file it reads."""
+
+    def makefile(self, *args, **kwargs):
+        stream = super().makefile(*args, **kwargs)
+        stream.connection = self
+        return stream
+
+
+def timeout() -> float:
+    """TIMEOUT, or SYSCALLTRACK_TIMEOUT seconds when that is a positive number."""
+    try:
+        value = float(os.environ.get("SYSCALLTRACK_TIMEOUT", TIMEOUT))
+    except ValueError:
+        return TIMEOUT
+    return value if value > 0 else TIMEOUT
 
 
 def connect(path: str | None = None) -> socket.socket:
     """A connected control socket, or NotLoaded saying why and what to do."""
     path = path or protocol.control_socket()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock = _Connection(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock.settimeout(timeout())
     try:
         sock.connect(path)
     except (FileNotFoundError, ConnectionRefusedError):
@@ -38,21 +68,45 @@ def connect(path: str | None = None) -> socket.socket:
         raise NotLoaded(
             f"permission denied on {path}: only root may control syscalltrack"
         ) from None
+    except (TimeoutError, BlockingIOError):  # its queue of connections to accept is full
+        sock.close()
+        raise _silent("accept the connection", "") from None
     return sock
 
 
+def _silent(what: str, op: str) -> DaemonError:
+    """The error for a daemon that did not answer in time (its pid when we can tell)."""
+    try:
+        with open(protocol.pid_file()) as f:
+            pid = f" (pid {int(f.read())})"
+    except (OSError, ValueError):
+        pid = ""
+    request = f"; the '{op}' request may still run if it resumes" if op else ""
+    return DaemonError(f"the syscalltrack daemon{pid} did not {what} within {timeout():g} s: "
+                       f"it is stopped or stuck{request} (SYSCALLTRACK_TIMEOUT sets the "
+                       "limit in seconds)")
+
+
 def send(sock: socket.socket, op: str, **payload) -> None:
-    sock.sendall(protocol.encode({"op": op, **payload}))
+    try:
+        sock.sendall(protocol.encode({"op": op, **payload}))
+    except TimeoutError:
+        raise _silent("take the request", op) from None
 
 
 def answer(stream, op: str) -> dict:
     """Read one answer line from a binary file over the socket; DaemonError if it failed."""
-    reply = stream.readline()
+    try:
+        reply = stream.readline()
+    except TimeoutError:
+        raise _silent(f"answer '{op}'", op) from None
     if not reply:
         raise DaemonError(f"the daemon closed the connection without answering '{op}'")
     result = json.loads(reply)
     if not result.get("ok"):
         raise DaemonError(result.get("error", f"'{op}' failed"))
+    if op in STREAMS:
+        stream.connection.settimeout(None)
     return result
 
 

@@ -48,6 +48,8 @@ RECV_SIZE = 65536
 END_GRACE = 2.0  # seconds an orderly stop gives readers in all to take their last lines
 OUT_LIMIT = 1 << 20  # answers a client has not read: past this, its next requests wait
 ACCEPT_PAUSE = 1.0  # seconds: out of descriptors, stop accepting for this long
+WARN_INTERVAL = 60.0  # seconds: an output's undelivered lines are told no oftener
+MIN_RECORD = 32  # bytes: no record takes less room in the ring (bounds a drain)
 Key = tuple[bool, str | None]  # (json, format override): one rendering
 DEFAULT_KEY: Key = (False, None)
 JSON_KEY: Key = (True, None)
@@ -117,6 +119,9 @@ class Daemon:
         self.jsonfile: JsonFileSink | None = None
         self.delivered = 0
         self.kernel_lost = 0
+        self._lost_told: dict[int, int] = {}  # per rule of the engine: kernel losses passed on
+        self._syslog_report = _Report("syslog", "sent")
+        self._jsonfile_report = _Report("the JSON file", "written")
         self.restored: int | None = None
         self.stopping = False
         self._listener: socket.socket | None = None
@@ -125,6 +130,7 @@ class Daemon:
         self._accept_warned_at = -3600.0
         self._pidfd = -1
         self._ring_fd = -1
+        self._syslog_watched: socket.socket | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._unload_answer: _Control | None = None
@@ -236,6 +242,7 @@ class Daemon:
         for sink in (self.syslog, self.jsonfile):
             if sink is not None:
                 sink.close()
+        self._report_outputs(final=True)  # with syslog's lines that never went
         if self._pidfd >= 0:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(protocol.pid_file())
@@ -261,12 +268,16 @@ class Daemon:
                     self._accept()
                 elif what == "signal":
                     self._on_signals()
+                elif what == "syslog":
+                    self.syslog.flush()
+                    self._watch_syslog()
                 elif isinstance(what, Reader):
                     self._on_reader(what, mask)
                 elif isinstance(what, _Control):
                     self._on_control(what, mask)
             if self.engine is not None:
                 self._pump()  # loss counters, and events a replace() kept aside
+            self._report_outputs()
         self._finish_unload()
 
     def _pump(self) -> None:
@@ -290,21 +301,47 @@ class Daemon:
         # those the kernel already reported lost (the notice goes with the batch).
         lost = [x.count for x in (*batch.before, *batch.after) if x.__class__ is Lost]
         events = len(batch) - len(lost)
-        weight = events + sum(lost)
         batches: dict[Key, tuple[bytes, int]] = {}
         for key in keys:
             lines = self._render(key, batch)
             if key == DEFAULT_KEY and self.syslog is not None:
                 self.syslog.write_lines(lines)
+                self._watch_syslog()
             lines.append("")
-            batches[key] = ("\n".join(lines).encode("utf-8", "backslashreplace"), weight)
+            batches[key] = ("\n".join(lines).encode("utf-8", "backslashreplace"), events)
         if self.jsonfile is not None:
             self.jsonfile.write(batches[JSON_KEY][0], len(batch))
-        self.stream.publish(batches)
+        self.stream.publish(batches, weight=events + sum(lost))
         self.kernel_lost += sum(lost)
+        for x in batch.after:  # the current engine's counters (`before`: an older set's)
+            if x.__class__ is Lost:
+                self._lost_told[x.index] = self._lost_told.get(x.index, 0) + x.count
         self.delivered += events
         for reader in list(self.stream.readers.values()):
             self._flush_reader(reader)
+
+    def _watch_syslog(self) -> None:
+        """Wait for syslog's socket to become writable while lines wait for it. Its
+        socket changes when syslog is reconnected (and a new one may reuse the old
+        one's number), so the one watched is known by identity."""
+        sock = self.syslog.socket if self.syslog.waiting else None
+        if sock is self._syslog_watched:
+            return
+        if self._syslog_watched is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.sel.unregister(self._syslog_watched)
+        if sock is not None:
+            self.sel.register(sock, selectors.EVENT_WRITE, "syslog")
+        self._syslog_watched = sock
+
+    def _report_outputs(self, final: bool = False) -> None:
+        """Tell daemon.log of the lines syslog and the JSON file did not take (see
+        _Report); ``final``: no more lines are coming, tell the rest now."""
+        if self.syslog is not None:
+            self._syslog_report.check(self.syslog.failed, self.syslog.error, self._warn, final)
+        if self.jsonfile is not None:
+            self._jsonfile_report.check(self.jsonfile.failed, self.jsonfile.error, self._warn,
+                                        final)
 
     def _render(self, key: Key, batch: Records | list) -> list[str]:
         render = self.renderers.get(key)
@@ -379,8 +416,8 @@ class Daemon:
                 self._warn(f"syscalltrack: cannot reopen {self.jsonfile.path}: {err.strerror}; "
                            "still writing to the old file")
         if self.syslog is not None:
-            self.syslog.close()
             self.syslog.retry_now()
+            self._watch_syslog()
 
     # -- control connections -----------------------------------------------------------
     def _accept(self) -> None:
@@ -545,6 +582,7 @@ class Daemon:
                 self._set_engine(self._new_engine(ruleset))
             else:
                 self.engine.replace(ruleset)  # the new set attaches before the old detaches
+                self._lost_told = {}
                 self._watch_ring()
                 self._pump()  # what the old set produced, kept aside by replace()
         except RuleError as err:
@@ -598,6 +636,8 @@ class Daemon:
         asked, then go."""
         self._set_engine(None)
         self.stream.end(END_GRACE)
+        if self.syslog is not None:
+            self.syslog.finish(END_GRACE)
         conn = self._unload_answer
         if conn is not None:
             conn.sock.settimeout(END_GRACE)  # a client that does not read: not forever
@@ -631,6 +671,7 @@ class Daemon:
             if items:
                 reader.offer("".join(f"{line}\n" for line in self._render(key, items))
                              .encode("utf-8", "backslashreplace"),
+                             sum(x.__class__ is not Lost for x in items),
                              sum(x.count if x.__class__ is Lost else 1 for x in items))
         self._flush_reader(reader)
         return None
@@ -666,10 +707,12 @@ class Daemon:
                         for r in self.stream.readers.values()],
             "syslog": None if self.syslog is None else {
                 "socket": self.syslog.path, "facility": self.options.syslog_facility,
-                "sent": self.syslog.sent, "failed": self.syslog.failed},
+                "sent": self.syslog.sent, "failed": self.syslog.failed,
+                "waiting": self.syslog.waiting, "error": self.syslog.error},
             "json_file": None if self.jsonfile is None else {
                 "path": self.jsonfile.path, "written": self.jsonfile.written,
-                "error": self.jsonfile.error},
+                "failed": self.jsonfile.failed, "error": _with_count(
+                    self.jsonfile.error, self.jsonfile.failed, "not written")},
             "run_dir": protocol.run_dir(),
             "saved_rules": protocol.saved_rules(),
         }
@@ -684,16 +727,38 @@ class Daemon:
         is closed (all its kernel objects with it)."""
         old = self.engine
         if old is not None:
-            self._pump()
+            self._drain()
             self._unwatch_ring()
             self.engine = None
             old.close()
         self.engine = engine
+        self._lost_told = {}
         if engine is not None:
             self._watch_ring()
+        else:
+            self._report_outputs(final=True)  # no more lines come: tell what did not go
         # Rule sets change rarely, and young objects are collected rarely (launch.py):
         # whatever cycle the old set left goes now rather than at some distant collection.
         gc.collect()
+
+    def _drain(self) -> None:
+        """Deliver all the current engine's ring holds, and the kernel losses not passed
+        on yet: closing the engine drops them. Batch by batch while records wait -- a
+        full ring's worth at most, so that a flood refilling it cannot hold the daemon
+        -- then the rest in one read, as engine.replace() does. (What the programs
+        write between that read and their detaching, an instant later, is not seen.)"""
+        engine = self.engine
+        for _ in range((self.options.ring_mb << 20) // (MIN_RECORD * BATCH) + 1):
+            if not engine.pending():
+                break
+            self._pump()
+        rest = engine.poll_records(0, None)
+        if len(rest):
+            self._dispatch(rest)
+        untold = [Lost(s.rule, s.index, s.lost - self._lost_told.get(s.index, 0))
+                  for s in engine.stats() if s.lost > self._lost_told.get(s.index, 0)]
+        if untold:
+            self._dispatch(Records([], (0,), {}, after=untold))
 
     def _watch_ring(self) -> None:
         self._unwatch_ring()
@@ -706,6 +771,39 @@ class Daemon:
             with contextlib.suppress(KeyError, ValueError):
                 self.sel.unregister(self._ring_fd)
             self._ring_fd = -1
+
+
+class _Report:
+    """An output's undelivered lines, told to the daemon's log (daemon.log) as they
+    mount up -- at once the first time, then at most once per WARN_INTERVAL (a
+    receiver that comes and goes must not flood the log) -- and all that is left
+    when no more lines are coming: never a silent loss."""
+
+    def __init__(self, output: str, verb: str):
+        self.output, self.verb = output, verb
+        self.told = 0  # of the output's `failed` count
+        self.told_at = -WARN_INTERVAL
+
+    def check(self, failed: int, error: str | None, warn, final: bool) -> None:
+        new = failed - self.told
+        if new <= 0:
+            return
+        now = time.monotonic()
+        if not final and now - self.told_at < WARN_INTERVAL:
+            return
+        what = f"{new} lines not {self.verb} ({failed} in all)"
+        if error is None:
+            warn(f"syscalltrack: {self.output}: {what}; it takes lines again")
+        else:
+            warn(f"syscalltrack: {self.output}: {what}: {error}"
+                 + ("" if final else f"; told again at most every {WARN_INTERVAL:g} s "
+                    "while it lasts"))
+        self.told, self.told_at = failed, now
+
+
+def _with_count(error: str | None, count: int, what: str) -> str | None:
+    """An error with the count of lines it cost so far (`sct status` shows the error)."""
+    return None if error is None else f"{error} ({count} lines {what} so far)"
 
 
 class _BadRequest(Exception):

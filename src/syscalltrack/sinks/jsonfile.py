@@ -7,6 +7,11 @@ existing file must be ours already: a regular file (not a symlink: the
 daemon runs as root and appends wherever the path leads), owned by the
 daemon's user, neither writable by others nor readable by everyone.  A
 file another user planted would let that user read every event.
+
+A line is written whole or not at all: when the disk fills mid-batch, the
+file is cut back to the end of the last whole line (a shipper would choke on
+half a JSON object), and the lines not written are counted in ``failed``
+(the daemon reports the count); ``error`` says why until a write works again.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ import stat
 
 
 class JsonFileSink:
-    """Appends already rendered JSON lines; counts them and remembers the last error."""
+    """Appends already rendered JSON lines; counts those written and those not, and
+    says why while writes fail."""
 
     def __init__(self, path: str):
         self.path = path
         self.written = 0
+        self.failed = 0  # lines not written
         self.error: str | None = None
         self._fd = -1
         self.reopen()
@@ -47,15 +54,29 @@ class JsonFileSink:
         self.error = None
 
     def write(self, data: bytes, lines: int) -> None:
-        """Append ``lines`` newline-terminated records in one write where possible."""
+        """Append ``lines`` newline-terminated records in one write where possible; on a
+        failure keep the whole lines that made it and cut off the rest."""
         view = memoryview(data)
+        done = 0
         try:
-            while view:
-                view = view[os.write(self._fd, view):]
+            start = os.fstat(self._fd).st_size  # where O_APPEND puts our first byte
+            while done < len(data):
+                done += os.write(self._fd, view[done:])
         except OSError as err:
             self.error = f"{self.path}: {err.strerror}"
+            whole = data.rfind(b"\n", 0, done) + 1
+            if whole < done:
+                try:
+                    os.ftruncate(self._fd, start + whole)
+                except OSError as cut:
+                    self.error += (f"; a part line is left at its end (cannot cut it off: "
+                                   f"{cut.strerror})")
+            kept = data.count(b"\n", 0, whole)
+            self.written += kept
+            self.failed += lines - kept
             return
         self.written += lines
+        self.error = None
 
     def close(self) -> None:
         if self._fd >= 0:

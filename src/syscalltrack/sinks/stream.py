@@ -65,14 +65,17 @@ class Reader:
         made this connection a reader (it counts against the backlog like the rest)."""
         self._put(data)
 
-    def offer(self, data: bytes, events: int) -> None:
-        """Queue a batch of ``events`` rendered as ``data``, or count it lost if it won't fit."""
+    def offer(self, data: bytes, events: int, weight: int | None = None) -> None:
+        """Queue a batch of ``events`` rendered as ``data``, or count it lost if it won't
+        fit: as ``weight`` events when given (the batch's own notices of events the
+        kernel lost go with it, so the reader is told of those too)."""
         if self.closed:
             return
         notice = lost_notice(self.lost, self.json) if self.lost else b""
         if self.backlog + len(notice) + len(data) > self.limit:
-            self.lost += events
-            self.lost_total += events
+            missed = events if weight is None else weight
+            self.lost += missed
+            self.lost_total += missed
             return
         if notice:
             self._put(notice)
@@ -152,11 +155,13 @@ class Stream:
         """The renderings some reader needs now."""
         return {r.key for r in self.readers.values()}
 
-    def publish(self, batches: dict[tuple[bool, str | None], tuple[bytes, int]]) -> None:
-        """Give each reader the batch rendered its way: (data, number of events)."""
+    def publish(self, batches: dict[tuple[bool, str | None], tuple[bytes, int]],
+                weight: int | None = None) -> None:
+        """Give each reader the batch rendered its way: (data, number of events); see
+        Reader.offer for ``weight``."""
         for reader in self.readers.values():
             data, events = batches[reader.key]
-            reader.offer(data, events)
+            reader.offer(data, events, weight)
 
     def notice(self, text: bytes, json_line: bytes) -> None:
         """A line for every reader (text or JSON form), subject to backlog room."""
