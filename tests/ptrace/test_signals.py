@@ -73,18 +73,30 @@ def test_a_signal_the_command_got_too_is_not_sent_twice(tmp_path):
 
 
 def test_a_second_signal_kills_the_spawned_command(tmp_path):
+    """Once the first was sent on (at the first unlink's stop), the next one ends it all."""
     pids = []
 
     def insist(call):
         pids.append(call.pid)
         signal.raise_signal(signal.SIGTERM)
-        signal.raise_signal(signal.SIGTERM)
 
-    argv, first = unlinks(tmp_path)
-    r = trace(argv, UNLINKS, decide=at_unlink_of(first, insist))
+    argv, _ = unlinks(tmp_path)
+    r = trace(argv, UNLINKS, decide=insist)  # at both unlinks
     assert r.code == 128 + signal.SIGTERM
     assert r.out == []
     assert status_field(pids[0], "State") is None  # killed and reaped
+
+
+def test_the_same_signal_twice_at_once_is_one(tmp_path):
+    """timeout(1) signals the tracer, then at once its whole group: one signal, sent on."""
+    def twice(call):
+        signal.raise_signal(signal.SIGTERM)
+        signal.raise_signal(signal.SIGTERM)
+
+    argv, first = unlinks(tmp_path)
+    r = trace(argv, UNLINKS, decide=at_unlink_of(first, twice))
+    assert r.out == ["1"]  # it handled the signal, once, and went on
+    assert r.code == 0
 
 
 class Suspender(Consumer):

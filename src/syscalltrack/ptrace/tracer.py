@@ -22,7 +22,6 @@ import select
 import shutil
 import signal
 import threading
-import time
 from collections.abc import Mapping, Sequence
 
 from syscalltrack.ptrace import proc
@@ -51,7 +50,6 @@ _SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _SECCOMP_STOP = pt.EVENT_SECCOMP << 8 | signal.SIGTRAP  # status >> 8 at a seccomp stop
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 _INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_ECHO = 0.25  # s: a repeat of the first interrupt this soon is the same one (_on_signal)
 _U64 = 0xFFFFFFFFFFFFFFFF
 _NR_EXECVE = 59
 _NR_EXECVEAT = 322
@@ -124,7 +122,6 @@ class Tracer:
         self._stop_requested = False
         self._wake_w = -1  # written by stop() to end the wait for suspended processes
         self._interrupted = 0  # the first SIGINT/SIGTERM/SIGHUP, left to the command
-        self._interrupted_at = 0.0
         self._to_relay = 0  # that signal, until we know whether the command got it too
         self._took_signal: set[int] = set()  # command processes seen taking it meanwhile
         self._info = ctypes.create_string_buffer(pt.SYSCALL_INFO_SIZE)
@@ -288,18 +285,18 @@ class Tracer:
     def _on_signal(self, sig: int, frame) -> None:
         """The first signal is the command's (see :meth:`run`); a second one ends tracing.
 
-        The same signal again within `_ECHO` seconds is the first one sent twice, not a
-        second one: timeout(1) sends it to its child (us), then to its whole process group.
+        The same signal again before the first was sent on (or found to have reached the
+        command) is the first one sent twice, not a second one: timeout(1) sends it to its
+        child (us), then at once to its whole process group.
         """
-        command = self._command()
-        if sig == self._interrupted and time.monotonic() - self._interrupted_at < _ECHO:
+        if sig == self._to_relay:
             return
+        command = self._command()
         if self._interrupted or not command:
             self._stop_signal = sig
             self.stop()
             return
         self._interrupted = self._to_relay = sig
-        self._interrupted_at = time.monotonic()
         # The loop decides whether to relay it; a stop makes a blocked waitpid return.
         for t in list(self._tracees.values()):
             if t.tgid in command:
