@@ -10,6 +10,7 @@ import sys
 from ..bpf import features
 from ..daemon import client, launch
 from ..daemon.server import Options
+from ..rules.errors import printable
 from . import sct_config, sct_load, sct_unload, sctlog, sctrace
 from .common import run
 
@@ -87,7 +88,7 @@ def render_status(s: dict) -> str:
                "(ring buffer full)")
     out.append(f"rules ({len(s['rules'])}):")
     for r in s["rules"]:
-        out.append(f"  {r['name']}: {r['syscall']} {r['when']} -> {r['action']}: "
+        out.append(f"  {printable(r['name'])}: {r['syscall']} {r['when']} -> {r['action']}: "
                    f"{r['matches']} matches, {r['lost']} lost, {r['undecided']} undecided")
     out.append(f"readers ({len(s['readers'])}):")
     for r in s["readers"]:
@@ -101,7 +102,8 @@ def render_status(s: dict) -> str:
                f"{sl['failed']} failed")
     jf = s["json_file"]
     if jf is not None:
-        out.append(f"json file: {jf['path']}: {jf['written']} written"
+        out.append(f"json file: {jf['path']}: {jf['written']} written, "
+                   f"{jf.get('failed', 0)} not written"
                    + (f", error: {jf['error']}" if jf["error"] else ""))
     out.append("kernel:")
     out.extend(f"  {line}" for line in s["kernel"].splitlines())

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..daemon import client
 from ..rules import load_rules
+from ..rules.errors import printable
 from .common import run_tool
 
 
@@ -31,7 +32,7 @@ def check(args: argparse.Namespace) -> int:
     count = len(ruleset.rules)
     print(f"{count} rule{'s' if count != 1 else ''} OK")
     for rule in ruleset.rules:
-        print(f"  {rule.name}: {rule.syscall} {rule.when} -> {rule.action.type}")
+        print(f"  {printable(rule.name)}: {rule.syscall} {rule.when} -> {rule.action.type}")
     return 0
 
 

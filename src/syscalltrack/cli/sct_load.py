@@ -36,7 +36,14 @@ def _power_of_two(text: str) -> int:
     value = int(text)
     if value < 1 or value & (value - 1):
         raise argparse.ArgumentTypeError(f"{value} is not a power of two (1, 2, 4, 8, ...)")
+    if value > _RING_MB_MAX:  # (found only at the first upload, as MAP_CREATE: EINVAL)
+        raise argparse.ArgumentTypeError(
+            f"{value} MB is too large: the kernel takes a ring buffer of at most "
+            f"{_RING_MB_MAX} MB (its size is a 32-bit number of bytes)")
     return value
+
+
+_RING_MB_MAX = 2048
 
 
 def passthrough(args: argparse.Namespace) -> list[str]:
