@@ -134,6 +134,11 @@ class Task:
             return os.fsdecode(os.readlink(b"/proc/%d/%s" % (self.tid, link)))
         return os.fsdecode(os.readlink(link, dir_fd=fd))
 
+    def real_file(self, link: bytes, path: bytes, jail: bool = False) -> bytes:
+        """As `real_directory`, for `path` naming any file, its final symlink followed
+        (the file `open` or `execve` acts on).  OSError if there is no such file."""
+        return self._resolve(link, path, jail, final=True)
+
     def real_directory(self, link: bytes, path: bytes, jail: bool = False) -> bytes:
         """Where `path`, resolved from the thread's /proc/TID/`link` (`root`, `cwd`,
         `fd/N`), leads for the thread: the path of that directory as our root sees it,
@@ -143,29 +148,32 @@ class Task:
         stay below it).  OSError if it is no directory (or does not exist), or if no
         descriptor is left to do it with.
         """
+        # Every component a middle one, as in the caller's walk of its whole name: the
+        # kernel refuses some symlinks only as a last one (fs.protected_symlinks).
+        return self._resolve(link, (path or b".") + b"/.", jail, final=False)
+
+    def _resolve(self, link: bytes, path: bytes, jail: bool, final: bool) -> bytes:
         fd = self._directory()
         if fd < 0:
             raise OSError(errno.EMFILE, "no descriptor left for /proc/TID")
         root, _, ours = self._root_of(fd)
-        # Every component a middle one, as in the caller's walk of its whole name: the
-        # kernel refuses some symlinks only as a last one (fs.protected_symlinks).
-        path = (path or b".") + b"/."
+        flags = resolve.ANY_FLAGS if final else resolve.DIR_FLAGS
         start = -1
         try:
             if jail:
                 start = os.open(link, resolve.DIR_FLAGS, dir_fd=fd)
-                found = resolve.fast(start, path, in_root=True)
+                found = resolve.fast(start, path, True, flags)
                 if found is None:
-                    found = resolve.walk(start, start, path, self.tid, self.tgid)
+                    found = resolve.walk(start, start, path, self.tid, self.tgid, final)
                 return found
             if link == b"root":
-                found = resolve.fast(root, path, in_root=True)
+                found = resolve.fast(root, path, True, flags)
             else:
                 start = os.open(link, resolve.DIR_FLAGS, dir_fd=fd)
-                found = resolve.fast(start, path, False) if ours else None
+                found = resolve.fast(start, path, False, flags) if ours else None
             if found is None:
                 found = resolve.walk(root, root if start < 0 else start, path, self.tid,
-                                     self.tgid)
+                                     self.tgid, final)
             return found
         finally:
             if start >= 0:

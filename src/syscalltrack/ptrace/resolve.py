@@ -37,6 +37,7 @@ RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_IN_ROOT = 0x10
 PROC_SUPER_MAGIC = 0x9FA0
 DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+ANY_FLAGS = os.O_PATH | os.O_CLOEXEC  # any file, its final symlink followed
 _LINK_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_SYMLINKS = 40  # the kernel's limit (ELOOP beyond it)
 SHORTAGE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})  # ours, not the walk's
@@ -78,7 +79,7 @@ def fd_path(fd: int) -> bytes:
     return os.readlink(b"%d" % fd, dir_fd=_self_fd)
 
 
-def fast(start: int, path: bytes, in_root: bool) -> bytes | None:
+def fast(start: int, path: bytes, in_root: bool, flags: int = DIR_FLAGS) -> bytes | None:
     """The kernel's walk of `path` from `start` (the tracee's root if `in_root`), or None
     when only `walk` can tell: the walk met a magic link or went through `self`, was
     refused (a symlink in a sticky directory, a FUSE mount: root may not follow what the
@@ -87,7 +88,7 @@ def fast(start: int, path: bytes, in_root: bool) -> bytes | None:
     if not _openat2:
         return None
     try:
-        fd = openat2(start, path, DIR_FLAGS,
+        fd = openat2(start, path, flags,
                      RESOLVE_IN_ROOT if in_root else RESOLVE_NO_MAGICLINKS)
     except OSError as exc:
         if exc.errno in SHORTAGE:
@@ -102,9 +103,12 @@ def fast(start: int, path: bytes, in_root: bool) -> bytes | None:
     return None if _OURS in found + b"/" else found
 
 
-def walk(root: int, start: int, path: bytes, tid: int, tgid: int) -> bytes:
+def walk(root: int, start: int, path: bytes, tid: int, tgid: int,
+         final: bool = False) -> bytes:
     """`path` walked from `start` (the tracee's cwd, a dirfd, or its `root`) one
     component at a time, as the kernel walks it for thread `tid` of process `tgid`.
+    With `final`, the last component may be any file (its symlinks followed), else
+    it must be a directory.
 
     Descriptors `root` and `start` stay the caller's.  OSError as the tracee's
     walk would fail (ENOENT, ENOTDIR, ELOOP).
@@ -129,6 +133,9 @@ def walk(root: int, start: int, path: bytes, tid: int, tgid: int) -> bytes:
                 cur = _step(cur, nxt)
                 continue
             if not stat.S_ISLNK(mode):
+                if final and not any(n not in (b"", b".") for n in todo):
+                    cur = _step(cur, nxt)  # the file itself
+                    break
                 os.close(nxt)
                 raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), name)
             links += 1
@@ -145,7 +152,8 @@ def walk(root: int, start: int, path: bytes, tid: int, tgid: int) -> bytes:
                 os.close(nxt)
             if procfs and (target[:1] == b"/" or b":[" in target):
                 # A magic link (/proc/PID/cwd, fd/N): the kernel jumps to the object.
-                cur = _step(cur, os.open(name, DIR_FLAGS, dir_fd=cur))
+                last = final and not any(n not in (b"", b".") for n in todo)
+                cur = _step(cur, os.open(name, ANY_FLAGS if last else DIR_FLAGS, dir_fd=cur))
                 continue
             if target[:1] == b"/":
                 cur = _step(cur, os.dup(root))

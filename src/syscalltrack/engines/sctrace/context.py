@@ -95,6 +95,23 @@ ROOT_CHANGERS = ("chroot", "pivot_root", "setns", "unshare")
 text_fallbacks: list[OSError] = []
 _CALL_FAILS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
 _BELOW_DIRFD = 0x08 | 0x10  # openat2's RESOLVE_BENEATH | RESOLVE_IN_ROOT
+# Calls that act on what a final symlink leads to: always; the opens, unless O_NOFOLLOW or
+# O_CREAT|O_EXCL (their flags argument; openat2's are in open_how); the others unless the
+# bit in their flags argument says not to.
+_FOLLOWING = frozenset({
+    "creat", "execve", "chmod", "fchmodat", "chown", "chown32", "stat", "stat64",
+    "oldstat", "access", "faccessat", "truncate", "truncate64", "utime", "utimes",
+    "futimesat", "chdir", "chroot", "statfs", "statfs64", "setxattr", "getxattr",
+    "listxattr", "removexattr", "swapon", "acct", "uselib"})
+_OPENS = {"open": 1, "openat": 2, "openat2": 2}
+_O_NOFOLLOW, _O_CREAT_EXCL = 0o400000, 0o100 | 0o200
+_AT_SYMLINK_NOFOLLOW = 0x100
+_FOLLOWING_UNLESS = {
+    "execveat": (4, _AT_SYMLINK_NOFOLLOW), "fchmodat2": (3, _AT_SYMLINK_NOFOLLOW),
+    "fchownat": (4, _AT_SYMLINK_NOFOLLOW), "newfstatat": (3, _AT_SYMLINK_NOFOLLOW),
+    "fstatat64": (3, _AT_SYMLINK_NOFOLLOW), "statx": (2, _AT_SYMLINK_NOFOLLOW),
+    "faccessat2": (3, _AT_SYMLINK_NOFOLLOW), "utimensat": (3, _AT_SYMLINK_NOFOLLOW),
+    "inotify_add_watch": (2, 0x02000000)}  # (IN_DONT_FOLLOW)
 
 
 class CallView:
@@ -172,6 +189,20 @@ class CallView:
             return _OPEN_HOW.unpack(self._call.memory.read(self._raw[2], _OPEN_HOW.size))
         except MemoryAccessError:
             return None
+
+    def _follows_last(self) -> bool:
+        """Whether the call acts on what a final symlink of its path leads to (`open`,
+        `execve`, `chmod`, `stat`) rather than on the link (`unlink`, `lstat`,
+        `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`)."""
+        real = self.shape.real.name
+        if real in _FOLLOWING:
+            return True
+        if real in _OPENS:
+            flags = self._raw[_OPENS[real]] if real != "openat2" else (
+                self._open_how() or (0, 0, 0))[0]
+            return not (flags & _O_NOFOLLOW or flags & _O_CREAT_EXCL == _O_CREAT_EXCL)
+        unless = _FOLLOWING_UNLESS.get(real)
+        return unless is not None and not self._raw[unless[0]] & unless[1]
 
     def _jailed(self) -> bool:
         """An openat2 whose walk stays below its dirfd (RESOLVE_IN_ROOT, or BENEATH):
@@ -398,6 +429,11 @@ class CallView:
         head, _, last = name.rpartition(b"/")
         if last in (b"", b".", b".."):  # the name is a directory itself
             head, last = name, b""
+        elif self._follows_last():
+            try:  # (the file a final symlink leads to: what open or execve acts on)
+                return self._call.task.real_file(link, name, jail)
+            except OSError:
+                pass  # no such file (yet: O_CREAT through a dangling link): as written
         try:
             directory = self._call.task.real_directory(link, head, jail)
         except OSError as exc:
