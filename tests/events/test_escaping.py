@@ -95,8 +95,13 @@ def test_notices_escape_what_a_process_controls():
                    b"a\n<13>fake\x1b[2J", 0)
     text = Renderer()(Undecided("r", 0, forged))
     assert "\n" not in text and "\x1b" not in text
-    assert text == "-- rule r undecided in the kernel for 1[a\\n<13>fake\\x1b[2J] unlink: " \
-                   "no action taken --"
+    assert text == "-- rule r undecided in the kernel for 1[a\\n<13>fake\\x1b[2J] " \
+                   'unlink("x"): no action taken --'
+    # the arguments, which say what the undecided call acted on, escaped as in log lines
+    named = forged._replace(values=(b"/etc/\n<13>passwd\x1b[2J",))
+    text = Renderer()(Undecided("r", 0, named))
+    assert "\n" not in text and "\x1b" not in text
+    assert 'unlink("/etc/\\n<13>passwd\\x1b[2J")' in text, text
     assert Renderer()(Lost("r", 0, 7)) == \
         "-- 7 events lost in the kernel (rule r: ring buffer full) --"
     assert json.loads(Renderer(json=True)(Lost("r", 0, 7)))["count"] == 7

@@ -96,8 +96,14 @@ def _notice(item: Lost | Undecided, json: bool) -> str:
                             "event": to_dict(item.event)})
     e = item.event
     why = f"{item.reason}; " if item.reason else ""
+    # The call's arguments too: an admin must see which file a call the rule could not
+    # decide acted on (escaped by the %params printer, as in any log line).
     return (f"-- rule {escape(_b(item.rule))} undecided in the kernel for "
-            f"{e.pid}[{escape(e.comm)}] {e.name}: {why}no action taken --")
+            f"{e.pid}[{escape(e.comm)}] {e.name}({_PARAMS.render(e)}): {why}"
+            "no action taken --")
+
+
+_PARAMS = LogFormat("%params")
 
 
 def _b(text: str) -> bytes:
