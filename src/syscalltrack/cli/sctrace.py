@@ -95,6 +95,11 @@ def trace(args: argparse.Namespace) -> int:
     except SpawnError as err:
         notice(f"cannot run '{command[0]}': {os.strerror(err.errno)}")
         return 127 if err.errno == 2 else 126
+    except PtraceError as err:
+        if err.op != "PTRACE_SEIZE":
+            raise
+        raise SystemExit(f"sctrace: cannot trace '{command[0]}': {_why_not_spawnable(err)}") \
+            from None
     finally:
         log.close()
 
@@ -132,6 +137,19 @@ def _attach(ruleset: RuleSet, pids: list[int], emit, names, capture) -> int:
         why = _why_not_traceable(err.pid) if err.errno == errno.EPERM else None
         raise SystemExit(f"sctrace: cannot attach to pid {err.pid}: "
                          f"{why or os.strerror(err.errno)}") from None
+
+
+def _why_not_spawnable(err: PtraceError) -> str:
+    """Why the command sctrace started could not be seized: most often a tracer of
+    sctrace's own (strace -f, gdb) that took the child first."""
+    tracer = proc.tracer_pid(os.getpid())
+    if err.errno == errno.EPERM and tracer:
+        return (f"sctrace is itself traced by pid {tracer}, which follows its children: "
+                "the command has a tracer already (one tracer per process)")
+    if err.errno == errno.EPERM:
+        return ("ptrace is refused here (a security module, or "
+                "kernel.yama.ptrace_scope = 3)")
+    return os.strerror(err.errno)
 
 
 def _why_not_traceable(pid: int) -> str | None:
