@@ -78,9 +78,13 @@ class RuleConsumer(Consumer):
     """Applies `ruleset` at every stop; `trace_names` are also shown when no rule matched."""
 
     def __init__(self, ruleset: RuleSet, emit: Emit, notice: Notice,
-                 trace_names: Iterable[str] = (), capture: Iterable[str] = ()):
-        """`capture` names the costly Event fields an output shows (see `CallView.event`)."""
+                 trace_names: Iterable[str] = (), capture: Iterable[str] = (),
+                 filtered: bool = True):
+        """`capture` names the costly Event fields an output shows (see `CallView.event`);
+        `filtered`: the processes carry sctrace's seccomp filter (started by it, not
+        attached to)."""
         self.ruleset = ruleset
+        self.filtered = filtered
         self._capture = frozenset(capture)
         self.emit = emit
         self.notice = notice
@@ -207,12 +211,14 @@ class RuleConsumer(Consumer):
             self._notify(f"rule '{rule.name}' killed pid {call.pid} at {name}")
             return Decision.kill()
         if kind is ActionType.SUSPEND:
+            after = ("note that from then on, gdb or not, the calls sctrace's seccomp filter "
+                     "stops fail with ENOSYS" if self.filtered else
+                     "it carries no filter of sctrace's and runs as before")
             self._notify(
                 f"rule '{rule.name}' suspended pid {call.pid} before {name}: it is "
                 f"stopped (SIGSTOP) and no longer traced. Attach a debugger with "
-                f"'gdb -p {call.pid}', or let it go on with 'kill -CONT {call.pid}'; note "
-                f"that from then on, gdb or not, the calls sctrace's seccomp filter stops "
-                f"fail with ENOSYS. sctrace keeps running until it has exited; ending sctrace "
+                f"'gdb -p {call.pid}', or let it go on with 'kill -CONT {call.pid}'; "
+                f"{after}. sctrace keeps running until it has exited; ending sctrace "
                 f"first (Ctrl-C, SIGTERM) kills it if sctrace started it, and leaves it "
                 f"stopped if sctrace attached to it")
             return Decision.suspend()
@@ -301,7 +307,7 @@ def run_command(ruleset: RuleSet, argv: list[str], emit: Emit, notice: Notice,
 def attach(ruleset: RuleSet, pids: list[int], emit: Emit, notice: Notice,
            trace_names: Iterable[str] = (), capture: Iterable[str] = ()) -> int:
     """Trace running processes until they exit or we are interrupted; they keep running."""
-    consumer = RuleConsumer(ruleset, emit, notice, trace_names, capture)
+    consumer = RuleConsumer(ruleset, emit, notice, trace_names, capture, filtered=False)
     policy = _policy(ruleset, trace_names, capture)
     try:
         with Tracer(consumer) as tracer:
