@@ -48,6 +48,8 @@ kernel; :meth:`SystemwideEngine.poll` turns the counters' growth into
 
 from __future__ import annotations
 
+import errno
+import os
 import struct
 import time
 from collections.abc import Iterator
@@ -59,6 +61,7 @@ from ...bpf.link import Link, attach_tracepoint, attach_tracing
 from ...bpf.maps import Map, MapSpec, MapType
 from ...bpf.prog import AttachType, Program, ProgType
 from ...bpf.ringbuf import RingBuffer
+from ...bpf.sys import BpfError
 from ...events.event import Cut, Event, Lost, SockAddr, Undecided, Unreadable
 from ...events.view import EventView, Memo, Records
 from ...rules import ActionType, Diagnostic, RuleError, RuleSet, When, rule_text
@@ -122,6 +125,23 @@ def check_fail(ruleset: RuleSet) -> None:
                                 f"rule '{r.name}': FAIL cannot run system-wide: {why}; use "
                                 "sctrace (per command, seccomp + ptrace) for FAIL rules")
                      for r in fails])
+
+
+# What PROG_LOAD says of a program past the verifier's limits (instructions it walks,
+# states it keeps): the filters of its rules are too big, not the machine broken.
+_TOO_BIG = frozenset({errno.ENOMEM, errno.E2BIG, errno.ENOSPC})
+
+
+def _too_big(spec, exc: BpfError) -> RuleError:
+    """The rules of a program the kernel would not load, each at its filter's position."""
+    call = f"{spec.syscall.abi}:{spec.syscall.name} ({spec.when.value})"
+    return RuleError([Diagnostic(
+        b.rule.pos_of("filter_expression"),
+        f"rule '{b.rule.name}': the kernel refused the program for {call}, "
+        f"{len(spec.instructions)} instructions for {len(spec.rules)} rule(s), "
+        f"{errno.errorcode.get(exc.errno, exc.errno)} ({os.strerror(exc.errno)}): "
+        "its filters are too big for the verifier; use fewer string tests per call")
+        for b in spec.rules])
 
 
 class _Decoder:
@@ -275,8 +295,13 @@ class SystemwideEngine:
             self._create_maps()
             attach = []  # (when, how, program, where)
             for spec in self.plan.programs:
-                prog = self._load(spec.prog_type, spec.instructions, spec.name,
-                                  spec.attach_btf_id)
+                try:
+                    prog = self._load(spec.prog_type, spec.instructions, spec.name,
+                                      spec.attach_btf_id)
+                except BpfError as exc:
+                    if exc.errno not in _TOO_BIG:
+                        raise
+                    raise _too_big(spec, exc) from None
                 if spec.tail_called:
                     self._maps[spec.attach[0]].update(struct.pack("<I", spec.syscall.nr),
                                                       struct.pack("<I", prog.fd))
