@@ -69,6 +69,9 @@ def arg_decl(arg) -> str:
     return f"{arg.ctype}{'' if arg.ctype.endswith('*') else ' '}{arg.name}"
 
 
+_NO_RETURN = frozenset({"exit", "exit_group"})  # (execve returns only when it fails)
+
+
 def _did_you_mean(name: str, candidates) -> str:
     close = difflib.get_close_matches(name, candidates, n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
@@ -108,6 +111,9 @@ class _RuleChecker:
             if self.syscall is None:
                 self.error(rule.pos_of("syscall_name"), f"unknown system call '{rule.syscall}'"
                            + _did_you_mean(rule.syscall, table().names))
+            elif self.syscall.family in _NO_RETURN and rule.when is When.AFTER:
+                self.error(rule.pos_of("when"), f"{rule.syscall} never returns: an after rule "
+                                                "on it would never act (use when = before)")
         filter_ = rule.filter
         if filter_ is not None:
             filter_, kind = self.expr(filter_)
