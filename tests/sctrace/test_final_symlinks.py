@@ -69,3 +69,26 @@ def test_executing_a_program_through_a_symlink_or_its_descriptor_meets_the_rule(
               "except OSError as e:\n    print(e.strerror)\n")
     run = sctrace(tmp_path, rules, sys.executable, "-c", script)
     assert run.out == "Permission denied\n", run
+
+
+def test_a_hard_link_made_through_a_symlink_meets_the_rule(tmp_path):
+    """`ln -L` (linkat with AT_SYMLINK_FOLLOW) links the file the symlink leads to; plain
+    `ln` of a symlink links the symlink (review: the first went around a rule on `link`)."""
+    kept = _files(tmp_path)
+    rules = _keep("link", kept, error="-EPERM")
+    run = sctrace(tmp_path, rules, "ln", "-L", "link", "hard", cwd=tmp_path)
+    assert run.code != 0 and not (tmp_path / "hard").exists(), run
+    run = sctrace(tmp_path, rules, "ln", "-P", "link", "hard", cwd=tmp_path)
+    assert run.code == 0 and (tmp_path / "hard").is_symlink(), run
+
+
+def test_unmounting_through_a_symlink_meets_the_rule(tmp_path):
+    """umount2 follows a final symlink unless UMOUNT_NOFOLLOW (review)."""
+    (tmp_path / "mnt").mkdir()
+    (tmp_path / "mlink").symlink_to(tmp_path / "mnt")
+    rules = _keep("umount2", tmp_path / "mnt", error="-EPERM")
+    script = f"mount -t tmpfs none {tmp_path}/mnt && umount {tmp_path}/mlink; echo $?"
+    run = sctrace(tmp_path, rules, "unshare", "-m", "sh", "-c", script)
+    # umount(8) says EPERM as "must be superuser to unmount" and exits 32
+    assert run.out.strip() == "32" and "mlink" in run.err, run
+

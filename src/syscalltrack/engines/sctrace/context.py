@@ -95,23 +95,32 @@ ROOT_CHANGERS = ("chroot", "pivot_root", "setns", "unshare")
 text_fallbacks: list[OSError] = []
 _CALL_FAILS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
 _BELOW_DIRFD = 0x08 | 0x10  # openat2's RESOLVE_BENEATH | RESOLVE_IN_ROOT
-# Calls that act on what a final symlink leads to: always; the opens, unless O_NOFOLLOW or
-# O_CREAT|O_EXCL (their flags argument; openat2's are in open_how); the others unless the
-# bit in their flags argument says not to.
+# Calls that act on what a final symlink leads to, by name or family (i386 `stat64` is a
+# `stat`, `utimensat_time64` a `utimensat`): always; the opens, unless O_NOFOLLOW or
+# O_CREAT|O_EXCL (their flags argument; openat2's are in open_how); some unless a bit of
+# their flags argument says not to; some only if one says to.
 _FOLLOWING = frozenset({
-    "creat", "execve", "chmod", "fchmodat", "chown", "chown32", "stat", "stat64",
-    "oldstat", "access", "faccessat", "truncate", "truncate64", "utime", "utimes",
-    "futimesat", "chdir", "chroot", "statfs", "statfs64", "setxattr", "getxattr",
-    "listxattr", "removexattr", "swapon", "acct", "uselib"})
+    "creat", "execve", "chmod", "fchmodat", "chown", "stat", "access", "faccessat",
+    "truncate", "utime", "utimes", "futimesat", "chdir", "chroot", "statfs", "setxattr",
+    "getxattr", "listxattr", "removexattr", "swapon", "swapoff", "acct", "uselib", "mount",
+    "pivot_root", "quotactl", "umount"})  # (i386 umount: no flags, it always follows)
 _OPENS = {"open": 1, "openat": 2, "openat2": 2}
 _O_NOFOLLOW, _O_CREAT_EXCL = 0o400000, 0o100 | 0o200
-_AT_SYMLINK_NOFOLLOW = 0x100
-_FOLLOWING_UNLESS = {
+_AT_SYMLINK_NOFOLLOW, _AT_SYMLINK_FOLLOW = 0x100, 0x400
+_UMOUNT_NOFOLLOW, _FSPICK_SYMLINK_NOFOLLOW, _FAN_MARK_DONT_FOLLOW = 0x8, 0x2, 0x4
+_IN_DONT_FOLLOW = 0x02000000
+_FOLLOWING_UNLESS = {  # call: (flags argument, the bit that says "do not follow")
     "execveat": (4, _AT_SYMLINK_NOFOLLOW), "fchmodat2": (3, _AT_SYMLINK_NOFOLLOW),
     "fchownat": (4, _AT_SYMLINK_NOFOLLOW), "newfstatat": (3, _AT_SYMLINK_NOFOLLOW),
-    "fstatat64": (3, _AT_SYMLINK_NOFOLLOW), "statx": (2, _AT_SYMLINK_NOFOLLOW),
-    "faccessat2": (3, _AT_SYMLINK_NOFOLLOW), "utimensat": (3, _AT_SYMLINK_NOFOLLOW),
-    "inotify_add_watch": (2, 0x02000000)}  # (IN_DONT_FOLLOW)
+    "statx": (2, _AT_SYMLINK_NOFOLLOW), "faccessat2": (3, _AT_SYMLINK_NOFOLLOW),
+    "utimensat": (3, _AT_SYMLINK_NOFOLLOW), "setxattrat": (2, _AT_SYMLINK_NOFOLLOW),
+    "getxattrat": (2, _AT_SYMLINK_NOFOLLOW), "listxattrat": (2, _AT_SYMLINK_NOFOLLOW),
+    "removexattrat": (2, _AT_SYMLINK_NOFOLLOW), "file_getattr": (4, _AT_SYMLINK_NOFOLLOW),
+    "file_setattr": (4, _AT_SYMLINK_NOFOLLOW), "open_tree": (2, _AT_SYMLINK_NOFOLLOW),
+    "open_tree_attr": (2, _AT_SYMLINK_NOFOLLOW), "mount_setattr": (2, _AT_SYMLINK_NOFOLLOW),
+    "umount2": (1, _UMOUNT_NOFOLLOW), "fspick": (2, _FSPICK_SYMLINK_NOFOLLOW),
+    "fanotify_mark": (1, _FAN_MARK_DONT_FOLLOW), "inotify_add_watch": (2, _IN_DONT_FOLLOW)}
+_FOLLOWING_IF = {"linkat": (4, _AT_SYMLINK_FOLLOW), "name_to_handle_at": (4, _AT_SYMLINK_FOLLOW)}
 
 
 class CallView:
@@ -194,15 +203,19 @@ class CallView:
         """Whether the call acts on what a final symlink of its path leads to (`open`,
         `execve`, `chmod`, `stat`) rather than on the link (`unlink`, `lstat`,
         `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`)."""
-        real = self.shape.real.name
-        if real in _FOLLOWING:
+        real = self.shape.real
+        name, family = real.name, real.family
+        if name in _FOLLOWING or family in _FOLLOWING:
             return True
-        if real in _OPENS:
-            flags = self._raw[_OPENS[real]] if real != "openat2" else (
+        if name in _OPENS:
+            flags = self._raw[_OPENS[name]] if name != "openat2" else (
                 self._open_how() or (0, 0, 0))[0]
             return not (flags & _O_NOFOLLOW or flags & _O_CREAT_EXCL == _O_CREAT_EXCL)
-        unless = _FOLLOWING_UNLESS.get(real)
-        return unless is not None and not self._raw[unless[0]] & unless[1]
+        unless = _FOLLOWING_UNLESS.get(name) or _FOLLOWING_UNLESS.get(family)
+        if unless is not None:
+            return not self._raw[unless[0]] & unless[1]
+        only_if = _FOLLOWING_IF.get(name)
+        return only_if is not None and bool(self._raw[only_if[0]] & only_if[1])
 
     def _jailed(self) -> bool:
         """An openat2 whose walk stays below its dirfd (RESOLVE_IN_ROOT, or BENEATH):
