@@ -68,9 +68,13 @@ class EventView:
         item = event = self.event_expr()
         self.make: Callable[[tuple], Event] = self.compile("make", event)
         self.item: Callable[[tuple], StreamItem] = self.make
+        # What an Event of this view stands for: itself, or the notice holding it.
+        self._undecided: Callable[[Event], Undecided] | None = None
         if undecided_index is not None:
+            undecided = self._undecided = (
+                lambda e: Undecided(rule, undecided_index, e, undecided_reason))
             make = self.make
-            self.item = lambda r: Undecided(rule, undecided_index, make(r), undecided_reason)
+            self.item = lambda r: undecided(make(r))
             item = (f"_Undecided(_view_rule, {undecided_index!r}, {event}, "
                     f"{undecided_reason!r})")
         # No call per record: in a batch of one view, the call cost ~10% of the Event.
@@ -79,8 +83,6 @@ class EventView:
             {"_Undecided": Undecided})
         self._from_columns: Callable[[Callable[[int], list], int], list[Event]] = \
             self._compile("columns", _columns_source(self.field_sources()), _COLUMN_NAMES)
-        self._undecided = None if undecided_index is None else (
-            lambda event: Undecided(rule, undecided_index, event, undecided_reason))
 
     def columns(self, block: Block) -> list[StreamItem]:
         """What `build(block.rows())` gives, made from the block's columns: no tuple
@@ -324,8 +326,8 @@ class Records:
         columns, else a run of one view at a time from its rows."""
         block = self._block
         if self._rows is None and len(block) and self._one_key():
-            first = [block.column(i)[0] for i in self.key_fields]
-            return self.views[first[0] if len(first) == 1 else tuple(first)].columns(block)
+            first = self.key({i: block.column(i)[0] for i in self.key_fields})
+            return self.views[first].columns(block)
         out: list[StreamItem] = []
         for view, rows in self.runs():
             out += view.build(rows)

@@ -16,7 +16,7 @@ import ipaddress
 import os
 import pwd
 
-from ..syscalls import CONSTANTS, ArgKind, Syscall, table
+from ..syscalls import CONSTANTS, NO_RETURN, ArgKind, Syscall, table
 from ..syscalls.constants import ERRNO
 from .ast import (
     INDEXED_VARIABLES,
@@ -69,9 +69,6 @@ def arg_decl(arg) -> str:
     return f"{arg.ctype}{'' if arg.ctype.endswith('*') else ' '}{arg.name}"
 
 
-_NO_RETURN = frozenset({"exit", "exit_group"})  # (execve returns only when it fails)
-
-
 def _did_you_mean(name: str, candidates) -> str:
     close = difflib.get_close_matches(name, candidates, n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
@@ -111,7 +108,7 @@ class _RuleChecker:
             if self.syscall is None:
                 self.error(rule.pos_of("syscall_name"), f"unknown system call '{rule.syscall}'"
                            + _did_you_mean(rule.syscall, table().names))
-            elif self.syscall.family in _NO_RETURN and rule.when is When.AFTER:
+            elif self.syscall.family in NO_RETURN and rule.when is When.AFTER:
                 self.error(rule.pos_of("when"), f"{rule.syscall} never returns: an after rule "
                                                 "on it would never act (use when = before)")
         filter_ = rule.filter

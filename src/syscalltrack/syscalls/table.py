@@ -24,6 +24,7 @@ _HERE = Path(__file__).resolve().parent
 X86_64 = "x86_64"
 I386 = "i386"
 ABIS = (X86_64, I386)
+NO_RETURN = frozenset({"exit", "exit_group"})  # calls that end the thread: no exit to stop at
 
 
 @dataclass(frozen=True, slots=True)

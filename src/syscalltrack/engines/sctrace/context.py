@@ -130,8 +130,8 @@ class CallView:
     `Event` once a rule matched.
     """
 
-    __slots__ = ("_args", "_call", "_comm", "_creds", "_cwd", "_joined", "_paths", "_ppid",
-                 "_raw", "_values", "retval", "shape")
+    __slots__ = ("_args", "_call", "_comm", "_creds", "_cwd", "_how", "_joined", "_paths",
+                 "_ppid", "_raw", "_values", "retval", "shape")
 
     def __init__(self, call: Syscall, shape: CallShape):
         self._call = call
@@ -147,6 +147,7 @@ class CallView:
         self._ppid = None
         self._cwd = _UNSET
         self._joined = None  # argument index -> the relative name joined to its dirfd's path
+        self._how = _UNSET  # openat2's open_how, read once
 
     @property
     def variant(self) -> Variant | None:
@@ -193,11 +194,16 @@ class CallView:
                                        FromStruct.OPEN_HOW_MODE: how[1]}
 
     def _open_how(self) -> tuple[int, int, int] | None:
-        """openat2's `struct open_how` (flags, mode, resolve); None if unreadable."""
-        try:
-            return _OPEN_HOW.unpack(self._call.memory.read(self._raw[2], _OPEN_HOW.size))
-        except MemoryAccessError:
-            return None
+        """openat2's `struct open_how` (flags, mode, resolve); None if unreadable.  Read
+        once: its classic arguments, its walk and its final symlink all need it."""
+        how = self._how
+        if how is _UNSET:
+            try:
+                how = _OPEN_HOW.unpack(self._call.memory.read(self._raw[2], _OPEN_HOW.size))
+            except MemoryAccessError:
+                how = None
+            self._how = how
+        return how
 
     def _follows_last(self) -> bool:
         """Whether the call acts on what a final symlink of its path leads to (`open`,
@@ -457,13 +463,18 @@ class CallView:
             return directory
         return directory.rstrip(b"/") + b"/" + last
 
+    def _start_path(self, index: int) -> bytes | None:
+        """Where a relative name of argument `index` starts: its dirfd's path, or the cwd
+        (None: no such descriptor)."""
+        dirfd = self._dirfd(index)
+        return self.cwd if dirfd == AT_FDCWD else self._dirfd_path(dirfd)
+
     def _lexical(self, index: int, name: bytes, jail: bool = False) -> bytes | None:
         """`name` made absolute against its dirfd or the cwd, and normalised as text,
         `..` stopping at the caller's root (a chroot) as the kernel's walk does, or at
         the dirfd for a `jail` (openat2 below its dirfd)."""
         if jail:
-            dirfd = self._dirfd(index)
-            root = self.cwd if dirfd == AT_FDCWD else self._dirfd_path(dirfd)
+            root = self._start_path(index)
             if root is None:
                 return None
             name = b"/" + posixpath.normpath(b"/" + name).lstrip(b"/")
@@ -473,8 +484,7 @@ class CallView:
         except OSError:
             root = b"/"
         if name[:1] != b"/":
-            dirfd = self._dirfd(index)
-            base = self.cwd if dirfd == AT_FDCWD else self._dirfd_path(dirfd)
+            base = self._start_path(index)
             if base is None:
                 return None
             if root != b"/" and (base == root or base.startswith(root + b"/")):

@@ -25,7 +25,7 @@ from ...ptrace.events import CONTINUE_TO_EXIT
 from ...ptrace.resolve import SHORTAGE
 from ...rules import ActionType, BoundRule, RuleSet, Str, When
 from ...rules.values import MASK64, const_value
-from ...syscalls import X86_64, FromStruct, Variant, table
+from ...syscalls import NO_RETURN, X86_64, FromStruct, Variant, table
 from ...syscalls import Syscall as SyscallSpec
 from . import context
 from .context import ROOT_CHANGERS, CallShape, CallView
@@ -34,9 +34,6 @@ from .policy import build_policy
 Emit = Callable[[Event], None]
 Notice = Callable[[str], None]
 _PLAIN = id(None)  # the views' key of the call's own view (no variant)
-# Calls that end the thread: there is no exit stop to wait for, so a traced one is
-# shown at its entry with the result unknown, as strace shows `exit_group(0) = ?`.
-_NO_RETURN = frozenset({"exit", "exit_group"})
 
 
 class _Plan:
@@ -49,7 +46,9 @@ class _Plan:
         name = real.family
         self.before = ruleset.rules_for(name, When.BEFORE)
         self.after = ruleset.rules_for(name, When.AFTER)
-        self.traced_at_entry = traced and name in _NO_RETURN
+        # No exit stop to wait for: a traced one is shown at its entry with the result
+        # unknown, as strace shows `exit_group(0) = ?`.
+        self.traced_at_entry = traced and name in NO_RETURN
         self.traced = traced and not self.traced_at_entry
         self.want_exit = bool(self.after) or self.traced
         variants = {id(b.variant): b.variant for b in self.before + self.after}
