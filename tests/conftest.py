@@ -37,7 +37,24 @@ def helper(tmp_path_factory) -> str:
         pytest.skip(reason)
     if shutil.which("gcc") is None:
         pytest.skip("gcc is needed to build the C test helper")
-    out = tmp_path_factory.mktemp("helper") / "helper"
-    subprocess.run(["gcc", "-O2", "-Wall", "-pthread", "-o", str(out), str(HERE / "helper.c")],
-                   check=True)
+    return _build(HERE / "helper.c", tmp_path_factory.mktemp("helper"))
+
+
+@pytest.fixture(scope="session")
+def c_program(helper, tmp_path_factory):
+    """Builds a C test program from its source file, once per session (``helper`` first:
+    it skips where ptrace is refused or gcc is missing); returns the executable's path."""
+    out_dir = tmp_path_factory.mktemp("c-programs")
+    built: dict[Path, str] = {}
+
+    def build(source: Path) -> str:
+        if source not in built:
+            built[source] = _build(source, out_dir)
+        return built[source]
+    return build
+
+
+def _build(source: Path, out_dir: Path) -> str:
+    out = out_dir / source.stem
+    subprocess.run(["gcc", "-O2", "-Wall", "-pthread", "-o", str(out), str(source)], check=True)
     return str(out)

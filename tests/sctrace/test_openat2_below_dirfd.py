@@ -18,12 +18,8 @@ IN_ROOT, BENEATH = "0x10", "0x08"
 
 
 @pytest.fixture(scope="module")
-def openat2_open(helper, tmp_path_factory) -> str:
-    """openat2_open.c, built once (``helper`` first: it skips where ptrace is refused)."""
-    out = tmp_path_factory.mktemp("openat2") / "openat2_open"
-    subprocess.run(["gcc", "-O2", "-Wall", "-o", str(out), str(HERE / "openat2_open.c")],
-                   check=True)
-    return str(out)
+def openat2_open(c_program) -> str:
+    return c_program(HERE / "openat2_open.c")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ not in registers. sctrace crashed on such a rewrite (TypeError, found by review)
 its command was killed; it now fails the call with EFAULT and says why.
 """
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,8 @@ HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
-def openat2_open(helper, tmp_path_factory) -> str:
-    out = tmp_path_factory.mktemp("openat2") / "openat2_open"
-    subprocess.run(["gcc", "-O2", "-Wall", "-o", str(out), str(HERE / "openat2_open.c")],
-                   check=True)
-    return str(out)
+def openat2_open(c_program) -> str:
+    return c_program(HERE / "openat2_open.c")
 
 
 def test_a_rewrite_of_flags_in_open_how_fails_the_call_and_says_why(tmp_path, openat2_open):

@@ -2,7 +2,6 @@
 as the kernel would: real programs (tests/sctrace/rewrite_safety.c) under the sctrace command."""
 
 import errno
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,14 +14,8 @@ SCT = [sys.executable, "-m", "syscalltrack.cli.sct"]
 
 
 @pytest.fixture(scope="module")
-def program(helper, tmp_path_factory) -> str:
-    """rewrite_safety.c, built once (``helper`` first: it skips where ptrace is refused)."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is needed to build the C test program")
-    out = tmp_path_factory.mktemp("rewrite_safety") / "rewrite_safety"
-    subprocess.run(["gcc", "-O2", "-Wall", "-o", str(out), str(HERE / "rewrite_safety.c")],
-                   check=True)
-    return str(out)
+def program(c_program) -> str:
+    return c_program(HERE / "rewrite_safety.c")
 
 
 def rewrite_open(orig: Path, new: str | Path, syscall: str = "open", param: int = 1) -> str:

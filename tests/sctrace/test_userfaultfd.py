@@ -46,12 +46,8 @@ def test_the_filter_refuses_userfaultfds_for_the_kernels_faults(rules):
 
 
 @pytest.fixture(scope="module")
-def userfault_unlink(helper, tmp_path_factory) -> str:
-    """userfault_unlink.c, built once (``helper`` first: it skips where ptrace is refused)."""
-    out = tmp_path_factory.mktemp("userfault") / "userfault_unlink"
-    subprocess.run(["gcc", "-O2", "-Wall", "-pthread", "-o", str(out),
-                    str(HERE / "userfault_unlink.c")], check=True)
-    return str(out)
+def userfault_unlink(c_program) -> str:
+    return c_program(HERE / "userfault_unlink.c")
 
 
 def _bare(program: str, path: Path, mode: str) -> str:

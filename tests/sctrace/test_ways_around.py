@@ -54,17 +54,9 @@ def _on_every_abi(filt, call: tuple[int, int], args=(0,) * 6) -> set[int]:
 
 
 @pytest.fixture(scope="module")
-def build(helper, tmp_path_factory):
-    """Builds one of this folder's C programs (``helper`` first: it skips where ptrace is
-    refused or gcc is missing)."""
-    out_dir = tmp_path_factory.mktemp("ways-around")
-
-    def compile_(name: str) -> str:
-        out = out_dir / name
-        subprocess.run(["gcc", "-O2", "-Wall", "-pthread", "-o", str(out),
-                        str(HERE / f"{name}.c")], check=True)
-        return str(out)
-    return compile_
+def build(c_program):
+    """Builds one of this folder's C programs, by name."""
+    return lambda name: c_program(HERE / f"{name}.c")
 
 
 def test_the_filter_refuses_each_way_around_on_every_abi_when_rules_enforce():
