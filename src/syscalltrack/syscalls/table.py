@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from .kinds import ArgKind, arg_kind, buffer_length_arg
@@ -272,12 +272,25 @@ def _parse_args(syscall: str, spec: str) -> tuple[Arg, ...]:
         kind = arg_kind(syscall, c_type(ctype)[0], name, names)
         length = buffer_length_arg(syscall, name) \
             if kind in (ArgKind.BUFFER, ArgKind.SOCKADDR) else None
-        args.append(Arg(name, ctype, kind, names.index(length) if length else None))
+        args.append(_arg(name, ctype, kind, names.index(length) if length else None))
     return tuple(args)
 
 
+@functools.cache
+def _arg(name: str, ctype: str, kind: ArgKind, length_arg: int | None = None,
+         compat: bool = False) -> Arg:
+    """The one `Arg` of these fields: many calls share their arguments, and making each
+    anew (or with `dataclasses.replace`) was most of the table's load time, paid by every
+    tool's start-up."""
+    return Arg(name, ctype, kind, length_arg, compat)
+
+
+def _compat(arg: Arg, compat: bool = True) -> Arg:
+    return _arg(arg.name, arg.ctype, arg.kind, arg.length_arg, compat)
+
+
 def _generic_args(count: int, start: int = 0, compat: bool = False) -> tuple[Arg, ...]:
-    return tuple(Arg(f"arg{i + 1}", "unsigned long", ArgKind.UINT, compat=compat)
+    return tuple(_arg(f"arg{i + 1}", "unsigned long", ArgKind.UINT, compat=compat)
                  for i in range(start, count))
 
 
@@ -314,19 +327,21 @@ def _load_rows(text: str) -> list[Syscall]:
         twin = native.get(family)
         registers = _I386_REGISTERS.get(rec["name"])
         if registers is not None:  # a value over two registers is 64 bits wide
-            args = tuple(replace(a, compat=len(r) == 1) for a, r in zip(
+            args = tuple(_compat(a, len(r) == 1) for a, r in zip(
                 twin.args, registers, strict=True))
         else:
-            args = tuple(replace(a, compat=True) for a in twin.args[:nargs]) if twin else ()
+            args = tuple(_compat(a) for a in twin.args[:nargs]) if twin else ()
         if len(args) < nargs and registers is None:
             args = args + _generic_args(nargs, len(args), compat=True)
         if rec["name"] in _I386_UID16:
-            args = tuple(replace(a, ctype=_UID16.get(a.ctype, a.ctype)) for a in args)
+            args = tuple(_arg(a.name, _UID16.get(a.ctype, a.ctype), a.kind, a.length_arg,
+                              a.compat) for a in args)
         rows.append(Syscall(I386, int(rec["nr"]), rec["name"], args, _groups(rec["classes"]),
                             None, family, registers))
     return rows
 
 
+@functools.cache
 def _groups(classes: str) -> frozenset[str]:
     return frozenset(c for c in classes.split(",") if c)
 
