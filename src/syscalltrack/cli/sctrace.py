@@ -19,6 +19,7 @@ from ..events.format import macros_used
 from ..events.render import Renderer
 from ..events.view import VARIABLE_FIELDS, EventView
 from ..ptrace import PtraceError, SpawnError, proc
+from ..ptrace.tracer import SPIN_NS
 from ..rules import RuleSet, load_rules
 from ..syscalls import table
 from .common import run_tool
@@ -39,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", dest="output", metavar="FILE", help="write the log to FILE")
     parser.add_argument("--json", action="store_true", help="one JSON object per event")
     parser.add_argument("--format", help="a log_format that overrides the rules' own")
+    parser.add_argument(
+        "--spin", type=_microseconds, default=SPIN_NS // 1000, metavar="USEC",
+        help="while traced calls come fast, poll up to USEC µs for the next one before "
+             "sleeping: faster for the command, at the cost of sctrace's CPU time "
+             "(default %(default)s; 0 = always sleep)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
     parser.set_defaults(run=trace)
 
@@ -90,8 +96,9 @@ def trace(args: argparse.Namespace) -> int:
     capture = _capture(ruleset, args)
     try:
         if args.pids:
-            return _attach(ruleset, args.pids, emit, names, capture)
-        return run_command(ruleset, command, emit, notice, names, capture)
+            return _attach(ruleset, args.pids, emit, names, capture, args.spin * 1000)
+        return run_command(ruleset, command, emit, notice, names, capture,
+                           spin_ns=args.spin * 1000)
     except SpawnError as err:
         notice(f"cannot run '{command[0]}': {os.strerror(err.errno)}")
         return 127 if err.errno == 2 else 126
@@ -122,10 +129,17 @@ def _check_format(fmt: str) -> None:
         raise SystemExit(f"sctrace: unknown macro {macro} in --format at offset {offset}")
 
 
-def _attach(ruleset: RuleSet, pids: list[int], emit, names, capture) -> int:
+def _microseconds(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError("give 0 to 1000000 µs")
+    return value
+
+
+def _attach(ruleset: RuleSet, pids: list[int], emit, names, capture, spin_ns: int) -> int:
     """`attach`, with a process that cannot be seized told in words, not a traceback."""
     try:
-        return attach(ruleset, pids, emit, notice, names, capture)
+        return attach(ruleset, pids, emit, notice, names, capture, spin_ns=spin_ns)
     except ProcessLookupError:
         gone = [pid for pid in pids if not os.path.exists(f"/proc/{pid}")]
         if not gone:

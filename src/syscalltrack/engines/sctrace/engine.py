@@ -23,6 +23,7 @@ from ...ptrace import Consumer, Decision, ProcessEvent, Syscall, Tracer
 from ...ptrace import proc as procfs
 from ...ptrace.events import CONTINUE_TO_EXIT
 from ...ptrace.resolve import SHORTAGE
+from ...ptrace.tracer import SPIN_NS
 from ...rules import ActionType, BoundRule, RuleSet, Str, When
 from ...rules.values import MASK64, const_value
 from ...syscalls import NO_RETURN, X86_64, FromStruct, Variant, table
@@ -292,11 +293,13 @@ def _policy(ruleset: RuleSet, trace_names: Iterable[str], capture: Iterable[str]
 
 
 def run_command(ruleset: RuleSet, argv: list[str], emit: Emit, notice: Notice,
-                trace_names: Iterable[str] = (), capture: Iterable[str] = ()) -> int:
-    """Run `argv` under `ruleset`; the command's exit status (128+signal if killed)."""
+                trace_names: Iterable[str] = (), capture: Iterable[str] = (), *,
+                spin_ns: int = SPIN_NS) -> int:
+    """Run `argv` under `ruleset`; the command's exit status (128+signal if killed).
+    `spin_ns`: see `Tracer`."""
     consumer = RuleConsumer(ruleset, emit, notice, trace_names, capture)
     try:
-        with Tracer(consumer) as tracer:
+        with Tracer(consumer, spin_ns) as tracer:
             tracer.spawn(argv, seccomp_policy=_policy(ruleset, trace_names, capture))
             return tracer.run()
     finally:
@@ -304,12 +307,13 @@ def run_command(ruleset: RuleSet, argv: list[str], emit: Emit, notice: Notice,
 
 
 def attach(ruleset: RuleSet, pids: list[int], emit: Emit, notice: Notice,
-           trace_names: Iterable[str] = (), capture: Iterable[str] = ()) -> int:
+           trace_names: Iterable[str] = (), capture: Iterable[str] = (), *,
+           spin_ns: int = SPIN_NS) -> int:
     """Trace running processes until they exit or we are interrupted; they keep running."""
     consumer = RuleConsumer(ruleset, emit, notice, trace_names, capture, filtered=False)
     policy = _policy(ruleset, trace_names, capture)
     try:
-        with Tracer(consumer) as tracer:
+        with Tracer(consumer, spin_ns) as tracer:
             for pid in pids:
                 tracer.attach(pid, policy)
             return tracer.run()
