@@ -15,7 +15,8 @@ A macro is `%` and a run of letters, so `%sid_%sname` is `%sid`, `_`,
                 default: 2026-11-26T15:51:07.123456+01:00
     %args       the arguments strace-style: O_RDONLY|O_CLOEXEC, 0755, AT_*, NULL
     %path       the resolved absolute path of the first path argument
-    %barecomm   the command name without quotes (the default format's `[%barecomm]`)
+    %barecomm   the command name without quotes (the default format's `[%barecomm]`);
+                inside `[...]` of the format, a `]` in it prints as `\\x5d`
     %%          a literal percent sign
 
 `%comm`, `%cwd`, `%path` and string arguments print in double quotes, as the
@@ -23,7 +24,15 @@ article's `"rm" : "./dummy" delete by 0 --> 0`; one cut (at `max_string`, or a
 `Cut` of which the engine carried only the start) ends in `...` after its quotes,
 `"/very/long/pa"...`.  The original manual's default format shows the bare
 name (`876[mkdir]`); rather than give `%comm` two meanings, the default format
-uses `%barecomm`.  Unknown values (`%retval` of
+uses `%barecomm`.  A process names itself (prctl(PR_SET_NAME), 15 bytes), and
+a name must not close the brackets it is printed in: a `%barecomm` inside
+`[...]` of the format (after more `[` than `]` of its literal text) also prints
+`]` as `\\x5d`, so that in the default format the first `]` after the pid ends
+the name, and a command called `x]: 87_unlink` cannot make its line read as
+another call (`876[x\\x5d: 87_unlink]: 83_mkdir(...)`).  (`\\` prints as `\\\\`
+already, so the escape cannot be forged either.)  Other names print as the
+original's did, byte for byte, and elsewhere `%barecomm` is the name escaped as
+any value.  Unknown values (`%retval` of
 a before rule, `%cwd` or `%path` not captured, no rule name) print as `?`.
 An unknown `%word` is left as it is; `unknown_macros` lets the rule validator
 reject it.  `%params` is the original's: integers in signed decimal of their
@@ -70,6 +79,19 @@ def escape(data: bytes) -> str:
     if _needs_escape(data) is None:
         return data.decode("ascii")
     return data.decode("latin-1").translate(_VALUE_TABLE)
+
+
+# A name inside brackets (`[%barecomm]`): `]` as well, so that the name cannot close them.
+_BRACKETED_TABLE = {**_VALUE_TABLE, 0x5D: "\\x5d"}
+_bracketed_needs_escape = re.compile(rb'[^\x20\x21\x23-\x5b\x5e-\x7e]').search
+
+
+def escape_bracketed(data: bytes) -> str:
+    """`data` escaped as `escape` does, and `]` as `\\x5d`: printed between brackets
+    (`876[mkdir]`), no value can close them."""
+    if _bracketed_needs_escape(data) is None:
+        return data.decode("ascii")
+    return data.decode("latin-1").translate(_BRACKETED_TABLE)
 
 
 def quote(data: bytes, limit: int | None = None, more: bool = False) -> str:
@@ -390,6 +412,9 @@ _FIELDS = {
     "abi": "_esc_str(e.abi)", "when": "_esc_str(e.when)", "action": "_esc_str(e.action)",
 }
 LOG_MACROS: frozenset[str] = frozenset(_FIELDS)
+# `%barecomm` inside `[...]` of a format; not a macro name (those are letters only).
+_BRACKETED_COMM = "[barecomm]"
+_ALL_FIELDS = {**_FIELDS, _BRACKETED_COMM: "_escape_bracketed(e.comm)"}
 
 _TOKEN = re.compile(r"%(%|[A-Za-z]+)")
 
@@ -440,8 +465,9 @@ def _on_view(expr: str, view: EventView) -> str:
 
 # Macros whose inputs repeat from one event to the next: remembered when specialised
 # (what they print depends on the bytes only, not on the format or its limits).
-_VIEW_FIELDS = {**_FIELDS, "comm": "_quoted[e.comm]", "barecomm": "_escaped[e.comm]"}
-_QUOTED, _ESCAPED = Memo(quote), Memo(escape)
+_VIEW_FIELDS = {**_ALL_FIELDS, "comm": "_quoted[e.comm]", "barecomm": "_escaped[e.comm]",
+                _BRACKETED_COMM: "_escaped_bracketed[e.comm]"}
+_QUOTED, _ESCAPED, _ESCAPED_BRACKETED = Memo(quote), Memo(escape), Memo(escape_bracketed)
 
 
 class LogFormat:
@@ -461,6 +487,7 @@ class LogFormat:
         # (True, macro name) or (False, literal text already escaped), in order.
         self._parts: list[tuple[bool, str]] = []
         pos = 0
+        opened = 0  # `[` less `]` in the literal text so far
         for m in _TOKEN.finditer(fmt):
             literal, name = fmt[pos:m.start()], m.group(1)
             if name == "%":
@@ -469,21 +496,25 @@ class LogFormat:
                 literal += m.group()
             if literal:
                 self._parts.append((False, _escape_literal(literal)))
-            if name in _FIELDS:
+                opened += literal.count("[") - literal.count("]")
+            if name == "barecomm" and opened > 0:
+                self._parts.append((True, _BRACKETED_COMM))
+            elif name in _FIELDS:
                 self._parts.append((True, name))
             pos = m.end()
         if fmt[pos:]:
             self._parts.append((False, _escape_literal(fmt[pos:])))
         self._namespace = {
             "_esc_str": _esc_str, "_params": _PARAMS.all, "_args": _ARGS.all,
-            "_quote": quote, "_escape": escape, "_first_path": _first_path,
+            "_quote": quote, "_escape": escape, "_escape_bracketed": escape_bracketed,
+            "_first_path": _first_path,
             "_clock": _Clock(tz), "_lim": limits, "_cut": _cut,
             "_params_by_kind": {k.name: p for k, p in PARAMS_PRINTERS.items()},
             "_args_by_kind": {k.name: p for k, p in ARGS_PRINTERS.items()},
         }
         self._views: WeakKeyDictionary[EventView, Callable[[tuple], str]] = \
             WeakKeyDictionary()  # what for_view compiled; goes with the view
-        body = " + ".join(repr(text) if not macro else f"({_FIELDS[text]})"
+        body = " + ".join(repr(text) if not macro else f"({_ALL_FIELDS[text]})"
                           for macro, text in self._parts)
         self.source = f"def render(e):\n    return {self._cut_line(body or repr(''))}\n"
         namespace = dict(self._namespace)
@@ -510,7 +541,7 @@ class LogFormat:
         if renderer is not None:
             return renderer
         extra = {**self._namespace, "_make": view.make, "_quoted": _QUOTED,
-                 "_escaped": _ESCAPED}
+                 "_escaped": _ESCAPED, "_escaped_bracketed": _ESCAPED_BRACKETED}
         names = view.names(extra)
         # One f-string of literal text and locals: no intermediate strings.
         line, whole_event = Template(), False

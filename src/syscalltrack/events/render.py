@@ -12,7 +12,7 @@ from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
 from .event import Event, Lost, StreamItem, Undecided
-from .format import DEFAULT_FORMAT, Limits, LogFormat, escape
+from .format import DEFAULT_FORMAT, Limits, LogFormat, escape, escape_bracketed
 from .jsonfmt import for_view as json_for_view
 from .jsonfmt import to_dict, to_json
 from .view import EventView, Records
@@ -99,7 +99,7 @@ def _notice(item: Lost | Undecided, json: bool) -> str:
     # The call's arguments too: an admin must see which file a call the rule could not
     # decide acted on (escaped by the %params printer, as in any log line).
     return (f"-- rule {escape(_b(item.rule))} undecided in the kernel for "
-            f"{e.pid}[{escape(e.comm)}] {e.name}({_PARAMS.render(e)}): {why}"
+            f"{e.pid}[{escape_bracketed(e.comm)}] {e.name}({_PARAMS.render(e)}): {why}"
             "no action taken --")
 
 
