@@ -44,8 +44,8 @@ class CallShape:
     register to its C type (`Arg.normalise`) is two integer operations.
     """
 
-    __slots__ = ("arguments", "filled", "head", "indexes", "normalise", "norms", "pointers",
-                 "real", "signature", "sources", "struct", "variant")
+    __slots__ = ("arguments", "at_entry", "filled", "head", "indexes", "normalise", "norms",
+                 "pointers", "real", "signature", "sources", "struct", "variant")
 
     def __init__(self, real: SyscallSpec, signature: tuple[Arg, ...], variant: Variant | None):
         self.real = real
@@ -65,6 +65,9 @@ class CallShape:
         # meaningful at the exit. (Those passed in have their length by value.)
         self.filled = tuple(i for i in self.indexes
                             if filled_length(signature, i) is not None)
+        # The paths resolved at entry (`AT_ENTRY`): after the call they lead elsewhere.
+        self.at_entry = tuple(i for i, arg in enumerate(signature)
+                              if arg.kind is ArgKind.PATH) if real.family in AT_ENTRY else ()
 
 
 def _norm(arg: Arg) -> tuple[int, int]:
@@ -86,6 +89,14 @@ def _normaliser(norms: tuple[tuple[int, int], ...]):
 # Calls that can change a thread's root, after which a Task's kept root is stale
 # (`procfs.roots_may_change`): stopped at when PATH[n] is resolved, even with no rule.
 ROOT_CHANGERS = ("chroot", "pivot_root", "setns", "unshare")
+
+# Calls after which their own path names no longer lead where they led at entry: they
+# move the cwd or root a name starts from (`chdir("x")` from /tmp, resolved after it,
+# would be /tmp/x/x; `chroot("/srv/j")` /srv/j/srv/j), or close the descriptors it may
+# go through (execve closes a close-on-exec dirfd, or the fd of `/proc/self/fd/3`).
+# Their PATH[n] is resolved at entry, even when only an after rule or the trace line
+# at the exit shows it (fchdir, setns and unshare take none: nothing to resolve).
+AT_ENTRY = frozenset({"chdir", "fchdir", "chroot", "pivot_root", "execve", "execveat"})
 
 # PATH[n] resolved as text for a reason other than the caller's own walk failing (the
 # call will fail then, and text is right): sctrace out of descriptors or memory, or
@@ -130,8 +141,8 @@ class CallView:
     `Event` once a rule matched.
     """
 
-    __slots__ = ("_args", "_call", "_comm", "_creds", "_cwd", "_how", "_joined", "_paths",
-                 "_ppid", "_raw", "_values", "retval", "shape")
+    __slots__ = ("_args", "_call", "_comm", "_creds", "_cwd", "_early", "_how", "_joined",
+                 "_paths", "_ppid", "_raw", "_values", "retval", "shape")
 
     def __init__(self, call: Syscall, shape: CallShape):
         self._call = call
@@ -148,6 +159,7 @@ class CallView:
         self._cwd = _UNSET
         self._joined = None  # argument index -> the relative name joined to its dirfd's path
         self._how = _UNSET  # openat2's open_how, read once
+        self._early = None  # index -> (PATH, text fallback error) resolved at entry (AT_ENTRY)
 
     @property
     def variant(self) -> Variant | None:
@@ -156,10 +168,12 @@ class CallView:
     def at_exit(self, retval: int) -> None:
         """The same call at its exit: the arguments saved at entry, plus RETVAL.
 
-        Strings and paths stay the entry's (after the call the memory may be gone
-        or reused); the ids, name and cwd are read again, as the call may have
-        changed them (setuid, execve, chdir), and so are the socket addresses the
-        call filled in.
+        Strings stay the entry's (after the call the memory may be gone or reused),
+        and so does a PATH[n] resolved then: always that of a call that moves where
+        names start (`AT_ENTRY`: chdir, chroot, execve), else one a filter read at
+        entry (one first asked for now is resolved now, as the call left the files).
+        The ids, name and cwd are read again, as the call may have changed them
+        (setuid, execve, chdir), and so are the socket addresses the call filled in.
         """
         self.retval = retval
         self._creds = self._comm = self._ppid = None
@@ -326,6 +340,9 @@ class CallView:
         """Every argument decoded (strings read now: the memory may change later).
 
         Kept as a tuple once whole: an after rule's event asks again at the exit.
+        At entry (the engine keeps a view for the exit with this), the PATH[n] of a
+        call that moves where names start (`AT_ENTRY`: chdir, chroot, execve) are
+        resolved too, as the kernel resolves them then.
         """
         values = self._values
         if values.__class__ is tuple:
@@ -343,7 +360,20 @@ class CallView:
             value = self.value
             values = tuple([value(i) for i in self.shape.indexes])
         self._values = values
+        if self.shape.at_entry and self.retval is None:
+            self._resolve_at_entry()
         return values
+
+    def _resolve_at_entry(self) -> None:
+        """PATH[n] of an `AT_ENTRY` call now, before the call moves the cwd or root or
+        closes a descriptor it goes through.  Kept aside until asked for: a text
+        fallback is reported only if some filter or output uses the path."""
+        early = self._early = {}
+        paths = self._paths
+        for index in self.shape.at_entry:
+            if paths is None or index not in paths:
+                errors: list[OSError] = []
+                early[index] = (self._walk(index, errors), errors[0] if errors else None)
 
     def _decode(self, index: int):
         shape = self.shape
@@ -426,6 +456,16 @@ class CallView:
         return shape.real.args[dirfd_arg].normalise(self._raw[dirfd_arg])
 
     def _resolve(self, index: int) -> bytes | None:
+        """PATH[n] (`_walk`), or what `_resolve_at_entry` found for it."""
+        early = self._early
+        if early is None or index not in early:
+            return self._walk(index, text_fallbacks)
+        found, error = early.pop(index)
+        if error is not None and not text_fallbacks:
+            text_fallbacks.append(error)  # said once (RuleConsumer.after_stop)
+        return found
+
+    def _walk(self, index: int, fallbacks: list[OSError]) -> bytes | None:
         """PATH[n]: the absolute path of the file the call names.
 
         Its directories are resolved as the kernel resolves them (symlinks, `..`,
@@ -433,7 +473,8 @@ class CallView:
         it is stopped; the last component stays as written (unlink, lstat and
         O_NOFOLLOW act on a symlink itself).  Paths read as sctrace's root sees them,
         as CWD does.  A directory that cannot be opened (it does not exist: the call
-        will fail) is normalised as text.
+        will fail) is normalised as text; the first time that happens for another
+        reason (a shortage of ours) the error goes to `fallbacks`.
         """
         value = self.value(index)
         if value.__class__ is not bytes:
@@ -456,8 +497,8 @@ class CallView:
         try:
             directory = self._call.task.real_directory(link, head, jail)
         except OSError as exc:
-            if exc.errno not in _CALL_FAILS and not text_fallbacks:
-                text_fallbacks.append(exc)  # said once (RuleConsumer.after_stop)
+            if exc.errno not in _CALL_FAILS and not fallbacks:
+                fallbacks.append(exc)
             return self._lexical(index, name, jail)
         if not last:
             return directory
@@ -472,10 +513,16 @@ class CallView:
     def _lexical(self, index: int, name: bytes, jail: bool = False) -> bytes | None:
         """`name` made absolute against its dirfd or the cwd, and normalised as text,
         `..` stopping at the caller's root (a chroot) as the kernel's walk does, or at
-        the dirfd for a `jail` (openat2 below its dirfd)."""
+        the dirfd for a `jail` (openat2 below its dirfd).
+
+        A dirfd whose /proc link is no path (`pipe:[123]`, `socket:[45]`,
+        `anon_inode:[eventfd]`) is no place to start, and is not made absolute: an
+        empty name (AT_EMPTY_PATH: `fstat` of a pipe) is the descriptor itself, shown
+        as /proc shows it; any other is None (undecided, as with a closed dirfd), as
+        the kernel's walk from it fails (ENOTDIR)."""
         if jail:
             root = self._start_path(index)
-            if root is None:
+            if root is None or root[:1] != b"/":
                 return None
             name = b"/" + posixpath.normpath(b"/" + name).lstrip(b"/")
             return root if name == b"/" else root.rstrip(b"/") + name
@@ -487,6 +534,8 @@ class CallView:
             base = self._start_path(index)
             if base is None:
                 return None
+            if base[:1] != b"/":  # (a pipe, a socket...: not made absolute)
+                return None if name else base
             if root != b"/" and (base == root or base.startswith(root + b"/")):
                 base = base[len(root):]  # the walk starts inside the root
             else:

@@ -1,0 +1,138 @@
+"""PATH[n] is the file the call named when the kernel looked its name up: at its entry.
+
+A call shown at its exit (an after rule, trace output) had its PATH[n] worked out after
+it ran, from the cwd and root as the call left them: `chdir("x")` from /d showed /d/x/x,
+`chroot("/srv/j")` /srv/j/srv/j, and an `execve` through a close-on-exec descriptor a
+/proc/PID/fd/N the exec had closed.  And a descriptor on no directory (a pipe, a socket)
+was made absolute: `fstat` of a pipe (AT_EMPTY_PATH) showed `/pipe:[123]`.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from sctrace_support import rule, sctrace
+
+PATH_AND_RESULT = ("--format", "%sname %path = %retval")
+
+DESCRIPTORS_C = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* fds 100..103: a pipe, a socket, an eventfd, the file argv[1]; each printed as /proc
+   shows it, then named with AT_EMPTY_PATH (the descriptor itself) and as the dirfd of
+   relative names (ENOTDIR: none is a directory). */
+int main(int argc, char **argv) {
+    int p[2];
+    if (argc < 2 || pipe(p) < 0)
+        return 1;
+    int fds[4] = {p[0], socket(AF_UNIX, SOCK_STREAM, 0), eventfd(0, 0),
+                  open(argv[1], O_RDONLY)};
+    struct stat st;
+    char link[64], target[4096];
+    for (int i = 0; i < 4; i++) {
+        int fd = 100 + i;
+        if (fds[i] < 0 || dup2(fds[i], fd) < 0)
+            return 1;
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n < 0)
+            return 1;
+        target[n] = 0;
+        printf("%s\n", target);
+        syscall(SYS_newfstatat, fd, "", &st, AT_EMPTY_PATH);
+        syscall(SYS_unlinkat, fd, "f", 0);
+        syscall(SYS_unlinkat, fd, "a/../b", 0);
+        syscall(SYS_unlinkat, fd, ".", 0);
+    }
+    return 0;
+}
+"""
+
+
+def _python(tmp_path: Path, code: str, *options: str, rules: str | None = None,
+            cwd: Path | None = None):
+    return sctrace(tmp_path, rules, "python3", "-c", code, options=options,
+                   cwd=cwd or tmp_path)
+
+
+def test_a_relative_chdir_shown_at_its_exit_is_the_directory_it_entered(tmp_path):
+    """Trace output (at the exit) showed `<tmp>/x/x`: the name from the cwd chdir made."""
+    (tmp_path / "x" / "x").mkdir(parents=True)
+    run = _python(tmp_path, "import os; os.chdir('x'); os.chdir('..')",
+                  "-e", "trace=chdir", *PATH_AND_RESULT)
+    assert run.code == 0, run.err
+    assert run.log == [f'chdir "{tmp_path}/x" = 0', f'chdir "{tmp_path}" = 0']
+
+
+def test_an_after_rule_on_chdir_filters_on_the_path_it_entered(tmp_path):
+    """The filter of an after rule is evaluated at the exit: it compared `<tmp>/x/x`."""
+    (tmp_path / "x" / "x").mkdir(parents=True)
+    rules = rule("chdir", "type = LOG\nlog_format {%sname %path = %retval}", "cd",
+                 f'PATH[1] == "{tmp_path}/x"', when="after")
+    run = _python(tmp_path, "import os; os.chdir('x')", rules=rules)
+    assert run.code == 0, run.err
+    assert run.log == [f'chdir "{tmp_path}/x" = 0']
+
+
+def test_chroot_shows_its_directory_once_and_later_names_are_in_the_jail(tmp_path):
+    """`chroot("/j")` was resolved under the new root, /j/j; a relative chdir in the
+    jail from the cwd it made, sub/sub."""
+    jail = tmp_path / "jail"
+    (jail / "sub" / "sub").mkdir(parents=True)
+    code = f"import os; os.chroot({str(jail)!r}); os.chdir('/'); os.chdir('sub')"
+    run = _python(tmp_path, code, "-e", "trace=chroot,chdir", *PATH_AND_RESULT)
+    assert run.code == 0, run.err
+    assert run.log == [f'chroot "{jail}" = 0', f'chdir "{jail}" = 0',
+                       f'chdir "{jail}/sub" = 0']
+
+
+@pytest.mark.parametrize("how", ["proc-fd", "fexecve"])
+def test_an_exec_through_a_close_on_exec_descriptor_is_the_program_it_ran(tmp_path, how):
+    """The exec closes the descriptor: at the exit /proc/self/fd/N was a dangling
+    /proc/PID/fd/N, and execveat's dirfd (glibc's fexecve, AT_EMPTY_PATH) was gone."""
+    program = os.path.realpath(shutil.which("true"))
+    run_it = ("os.execv(f'/proc/self/fd/{fd}', ['true'])" if how == "proc-fd"
+              else "os.execve(fd, ['true'], {})")
+    code = (f"import os; fd = os.open({program!r}, os.O_RDONLY | os.O_CLOEXEC); "
+            f"{run_it}")
+    run = _python(tmp_path, code, "-e", "trace=execve,execveat", *PATH_AND_RESULT)
+    assert run.code == 0, run.err
+    assert run.log[-1].endswith(f' "{program}" = 0'), run.log
+
+
+@pytest.fixture(scope="module")
+def descriptors(c_program, tmp_path_factory) -> str:
+    source = tmp_path_factory.mktemp("descriptors-src") / "descriptors.c"
+    source.write_text(DESCRIPTORS_C)
+    return c_program(source)
+
+
+def test_a_descriptor_on_no_directory_is_not_made_absolute(tmp_path, descriptors):
+    """The descriptor itself (AT_EMPTY_PATH) is shown as /proc shows it, `pipe:[123]`
+    (it was `/pipe:[123]`); a name relative to it names nothing, as the kernel's walk
+    fails with ENOTDIR: PATH is undecided, `?` (it was `pipe:[123]/f`, `/pipe:[123]/b`,
+    `/pipe:[123]`).  A regular file's descriptor keeps its path."""
+    regular = tmp_path / "regular"
+    regular.write_text("")
+    rules = (rule("newfstatat", "type = LOG\nlog_format {%sname %path}", "stat",
+                  "PARAMS[1] >= 100")
+             + rule("unlinkat", "type = LOG\nlog_format {%sname %path}", "unlink",
+                    "PARAMS[1] < 103"))
+    run = sctrace(tmp_path, rules, descriptors, str(regular))
+    assert run.code == 0, run.err
+    targets = run.out.splitlines()
+    assert targets[0].startswith("pipe:[") and targets[1].startswith("socket:[")
+    assert targets[2] == "anon_inode:[eventfd]" and targets[3] == str(regular)
+    expected = []
+    for target in targets[:3]:
+        expected += [f'newfstatat "{target}"'] + ["unlinkat ?"] * 3
+    expected.append(f'newfstatat "{regular}"')
+    assert run.log == expected
