@@ -38,8 +38,10 @@ A test that the kernel cannot decide makes
 the rule *undecided*: no action, and an undecided notice goes to user space
 naming the rule -- never a wrong verdict. That happens only for
 
-* a string longer than the compare window (default 4096 bytes = PATH_MAX),
-  when the automaton has not settled within the window;
+* a string with no NUL within the compare window (default 4096 bytes =
+  PATH_MAX: 4096 bytes or more, a name the kernel refuses with ENAMETOOLONG;
+  the 4095 bytes of the longest one it takes and their NUL fit, and are decided),
+  when the automaton has not settled on the bytes read;
 * a classic rule's path on a modern call relative to a directory fd
   (``unlinkat(fd, "x", 0)`` seen by an ``unlink`` rule: the reference wants
   it resolved against the fd, which this engine does not do);
@@ -493,7 +495,18 @@ class _ProgramGen:
         return next(i for i, k in self.slots.items() if k == slot)
 
     def _read_slot(self, slot: int) -> None:
-        """frame slot = the string argument (probe_read_user_str), length = its result."""
+        """frame slot = the string argument (probe_read_user_str); length = its result
+        (the NUL included), or ``window + 1`` when no NUL is within the window (cut).
+
+        probe_read_user_str answers ``window`` both for a string of ``window - 1``
+        bytes, whose NUL fills the last byte (4095 bytes: the longest path the kernel
+        accepts), and for a longer one that it cut and ended with a NUL of its own.
+        The string's byte at ``window - 1`` tells them apart; only that answer pays
+        for reading it. It is read alone, not with a read one byte longer: that
+        would fault on a long name ending where its mapping ends, which the kernel
+        reads (and refuses with ENAMETOOLONG) without faulting. If it cannot be read
+        now, the string counts as cut: undecided unless its first ``window - 1``
+        bytes settle the test, never a wrong verdict."""
         c, lay = self.c, self.layout
         arg = self._arg_index(slot)
         off = lay.slot(slot)
@@ -509,6 +522,20 @@ class _ProgramGen:
         c.ldxdw(R3, R7, ARGS + 8 * arg)
         c.call("probe_read_user_str")
         c.stxdw(R7, off, R0)
+        done, cut = c.fresh("strdone"), c.fresh("strcut")
+        c.jne(R0, lay.window, done)
+        c.mov(R1, R10)
+        c.add(R1, TMP2)
+        c.mov(R2, 1)
+        c.ldxdw(R3, R7, ARGS + 8 * arg)
+        c.add(R3, lay.window - 1)
+        c.call("probe_read_user")
+        c.jne(R0, 0, cut)
+        c.ldxb(R0, R10, TMP2)
+        c.jeq(R0, 0, done)  # the NUL: a whole string of window - 1 bytes
+        c.place(cut)
+        c.st(8, R7, off, lay.window + 1)
+        c.place(done)
 
     def _read_buffer(self, arg: int, base, off: int, size: int) -> None:
         """A buffer or socket address passed in: as many bytes as its length argument."""
@@ -856,7 +883,7 @@ class _ProgramGen:
         c.jeq(R1, dfa_mod.ACCEPT_ALL, t)
         if slot_off is not None:
             c.ldxdw(R0, R7, slot_off)
-            c.jeq(R0, lay.window, u)  # cut at the window and not settled
+            c.jeq(R0, lay.window + 1, u)  # cut at the window and not settled
         c.and_(R1, 0xFF)
         c.ldxdw(R2, R10, LOOP_CTX + 8)
         c.add(R2, R1)
@@ -867,7 +894,7 @@ class _ProgramGen:
     def _compare_literal(self, buf: int, literal: bytes, prefix: bool, t: str) -> None:
         """Jump to t when the string at frame offset ``buf`` is ``literal`` (starts with it,
         if ``prefix``); fall through otherwise. R0 holds the string's length as
-        probe_read_user_str gave it (NUL included, = the window when cut): a length
+        ``_read_slot`` gave it (NUL included, ``window + 1`` when cut): a length
         that cannot match settles the test at once, as it does for most calls.
         Bytes after the NUL are stale, so only the literal's own bytes are compared."""
         c, n = self.c, len(literal)
@@ -986,7 +1013,9 @@ class _ProgramGen:
         c.call("probe_read_user_str")
         c.stxdw(R6, off, R0)
         # A string that fills the record may go on: the record says its whole length (as
-        # the frame's read of up to `window` bytes found it), so user space knows it is cut.
+        # the frame's read of up to `window` bytes found it: window + 1 when cut there, so
+        # a record as large as the window tells a cut string from one of window - 1 bytes),
+        # so user space knows it is cut.
         whole = c.fresh("whole")
         c.jne(R0, size, whole)
         if k not in self.in_frame:

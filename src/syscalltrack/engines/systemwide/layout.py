@@ -135,7 +135,9 @@ class Layout:
         return self.comm + COMM_LEN
 
     def slot(self, k: int) -> int:
-        """Frame offset of string slot k: s64 length, then ``window`` bytes."""
+        """Frame offset of string slot k: s64 length, then ``window`` bytes. The length
+        is probe_read_user_str's (the NUL included; 0 or less: unreadable), or
+        ``window + 1`` when the string has no NUL within the window (cut)."""
         return self.head + k * (8 + self.window)
 
     @property
