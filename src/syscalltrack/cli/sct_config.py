@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from ..daemon import client
+from ..daemon import client, protocol
 from ..rules import load_rules
 from ..rules.errors import printable
 from .common import run_tool
@@ -38,14 +39,49 @@ def check(args: argparse.Namespace) -> int:
 
 def upload(args: argparse.Namespace) -> int:
     """Validate locally first (errors are shown even when nothing is loaded), then upload:
-    the daemon compiles and loads the whole set, or changes nothing and says why."""
-    text = Path(args.file).read_bytes()
+    the daemon compiles and loads the whole set, or changes nothing and says why.
+
+    A file the daemon could not take in one request (protocol.MAX_REQUEST) is refused
+    before it is parsed or sent, naming the file, its size and the limit."""
+    text, size = _read_upload(args.file)
+    if text is None:
+        return _too_large(args.file, size)
     load_rules(text, filename=args.file)
-    answer = client.request("upload", text=text.decode(), filename=args.file)
+    try:
+        answer = client.request("upload", text=text.decode(), filename=args.file)
+    except client.RequestTooLarge as err:  # the text takes more room escaped in JSON
+        return _too_large(args.file, size, err.size)
     print(f"Successfully uploaded rules from file '{args.file}'")
     for note in answer.get("notes", ()):
         print(f"sct_config: {note}", file=sys.stderr)
     return 0
+
+
+def _read_upload(name: str) -> tuple[bytes | None, int | None]:
+    """The file's bytes and size; (None, size) when it is larger than one request can
+    hold (size None when unknown: not a regular file), read no further than that."""
+    with open(name, "rb") as f:
+        text = f.read(protocol.MAX_REQUEST + 1)
+        if len(text) <= protocol.MAX_REQUEST:
+            return text, len(text)
+        size = os.fstat(f.fileno()).st_size
+        return None, size if size > protocol.MAX_REQUEST else None
+
+
+def _too_large(name: str, size: int | None, request: int | None = None) -> int:
+    limit = protocol.MAX_REQUEST
+    if size is None:
+        what = "it holds more than"
+    elif request is None:
+        what = f"it is {size} bytes, more than"
+    else:
+        what = (f"it is {size} bytes, but {request} bytes as an upload request (JSON "
+                "escapes newlines, tabs, quotes, backslashes and non-ASCII characters), "
+                "more than")
+    print(f"sct_config: cannot upload '{printable(name)}': {what} the {limit} bytes "
+          f"({limit / (1 << 20):g} MiB) the daemon takes in one upload; nothing was sent, "
+          "the loaded rules are unchanged", file=sys.stderr)
+    return 1
 
 
 def download(_args: argparse.Namespace) -> int:

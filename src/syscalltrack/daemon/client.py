@@ -9,6 +9,10 @@ connections, so every request is bounded in time: TIMEOUT seconds, or
 ``SYSCALLTRACK_TIMEOUT`` from the environment, for each step (connect, send,
 the answer). A stream (``follow``) then waits for events without limit: quiet
 is not a hang.
+
+A request longer than the daemon takes (``protocol.MAX_REQUEST``) is refused
+here, before anything is sent (`RequestTooLarge`); a daemon that closes the
+connection while a request is still being sent is reported with what it said.
 """
 
 from __future__ import annotations
@@ -29,6 +33,29 @@ class NotLoaded(Exception):
 
 class DaemonError(Exception):
     """The daemon answered a request with an error, or did not answer in time."""
+
+
+class RequestTooLarge(DaemonError):
+    """A request longer than the daemon takes in one line: never sent."""
+
+    def __init__(self, op: str, size: int):
+        self.op, self.size, self.limit = op, size, protocol.MAX_REQUEST
+        super().__init__(f"the '{op}' request is {size} bytes, more than the {self.limit} "
+                         f"bytes ({_mib(self.limit)}) the daemon takes in one request; "
+                         "nothing was sent")
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):g} MiB"
+
+
+def encode(op: str, **payload) -> bytes:
+    """The request line; RequestTooLarge if the daemon would refuse it for its length
+    (the limit counts the line without its newline)."""
+    line = protocol.encode({"op": op, **payload})
+    if len(line) - 1 > protocol.MAX_REQUEST:
+        raise RequestTooLarge(op, len(line) - 1)
+    return line
 
 
 class _Connection(socket.socket):
@@ -88,10 +115,30 @@ def _silent(what: str, op: str) -> DaemonError:
 
 
 def send(sock: socket.socket, op: str, **payload) -> None:
+    _send_line(sock, op, encode(op, **payload))
+
+
+def _send_line(sock: socket.socket, op: str, line: bytes) -> None:
     try:
-        sock.sendall(protocol.encode({"op": op, **payload}))
+        sock.sendall(line)
     except TimeoutError:
         raise _silent("take the request", op) from None
+    except (BrokenPipeError, ConnectionResetError):
+        raise _cut_off(sock, op) from None
+
+
+def _cut_off(sock: socket.socket, op: str) -> DaemonError:
+    """The daemon closed the connection before it had the whole request: say so, with the
+    error it answered first (a request it refused) when it sent one."""
+    said = ""
+    try:
+        sock.settimeout(timeout())
+        with sock.makefile("rb") as stream:
+            said = json.loads(stream.readline(protocol.MAX_REQUEST)).get("error") or ""
+    except (OSError, ValueError, AttributeError):
+        pass
+    return DaemonError(f"the daemon closed the connection before it had the whole '{op}' "
+                       "request" + (f": {said}" if said else ""))
 
 
 def answer(stream, op: str) -> dict:
@@ -111,8 +158,10 @@ def answer(stream, op: str) -> dict:
 
 
 def request(op: str, path: str | None = None, **payload) -> dict:
-    """Send one JSON request line and return the daemon's JSON answer."""
+    """Send one JSON request line and return the daemon's JSON answer (RequestTooLarge,
+    before connecting, for one the daemon would refuse)."""
+    line = encode(op, **payload)
     with connect(path) as sock:
-        send(sock, op, **payload)
+        _send_line(sock, op, line)
         with sock.makefile("rb") as stream:
             return answer(stream, op)

@@ -25,8 +25,13 @@ request, in order::
 
 Any failure is ``{"ok": false, "error": "message"}``: a request that is not
 JSON, not an object, too long, names an unknown op or carries a field of the
-wrong type gets one, and the connection stays usable (except after a request
-too long to frame, which closes it). After ``follow`` the connection carries
+wrong type gets one, and the connection stays usable, except after a request
+too long: one of more than MAX_REQUEST bytes (not counting its newline) is
+refused whole -- nothing of it is done, whether the daemon saw its end or
+stopped reading before -- and its connection ends after the error, other
+connections unaffected. Clients refuse such a request before sending it
+(``client.RequestTooLarge``; ``sct_config upload`` names the file, its size
+and the limit). After ``follow`` the connection carries
 only log lines: events rendered as the reader asked (``format`` overrides
 the rules' log_format; ``json`` gives one object per event, the events
 package's format), ``last`` lines of history first, and inline notices of

@@ -485,14 +485,22 @@ class Daemon:
                 self._close_control(conn)
             return
         conn.inbuf += data
-        if self._serve_lines(conn):
+        if self._serve_lines(conn) or conn.closing:
             return
-        if len(conn.inbuf) > protocol.MAX_REQUEST:
-            conn.inbuf.clear()
-            self._reply(conn, protocol.error(
-                f"request longer than {protocol.MAX_REQUEST} bytes without a newline"))
-            conn.closing = True
-            self._flush_control(conn)
+        # (Only the unfinished last line counts: complete ones may wait for the client to
+        # read its answers.)
+        if len(conn.inbuf) - conn.inbuf.rfind(b"\n") - 1 > protocol.MAX_REQUEST:
+            self._refuse_long(conn, f"request longer than {protocol.MAX_REQUEST} bytes "
+                                    "without a newline")
+
+    def _refuse_long(self, conn: _Control, message: str) -> None:
+        """A request past MAX_REQUEST: the error, then the connection ends, whether
+        its newline was seen or not (which depends on how the bytes came in), and
+        before anything of it was done."""
+        conn.inbuf.clear()
+        self._reply(conn, protocol.error(message))
+        conn.closing = True
+        self._flush_control(conn)
 
     def _serve_lines(self, conn: _Control) -> bool:
         """Answer the complete requests received, while the client reads its answers
@@ -501,6 +509,11 @@ class Daemon:
         while not conn.closing and len(conn.out) < OUT_LIMIT and b"\n" in conn.inbuf:
             line, _, rest = conn.inbuf.partition(b"\n")
             conn.inbuf = bytearray(rest)
+            if len(line) > protocol.MAX_REQUEST:
+                self._refuse_long(conn, f"request of {len(line)} bytes, longer than the "
+                                        f"{protocol.MAX_REQUEST} bytes a request may hold: "
+                                        "refused, nothing changed")
+                break
             self._handle(conn, bytes(line))
             if self._is_reader(conn):
                 return True
