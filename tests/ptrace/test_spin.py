@@ -3,82 +3,106 @@
 import os
 import time
 
+import pytest
+
 from syscalltrack.ptrace import Tracer
 
 STOPPED = (4242, 0x857F)  # a seccomp stop's status, as waitpid gives it
+SPIN = 50_000
+US = 1_000
 
 
-class FakeWaits:
-    """os.waitpid and time.monotonic_ns for `Tracer._next_stop`: a scripted clock and
-    children that stop after `poll_misses` empty polls; a blocking wait takes `sleep_ns`."""
+class Stops:
+    """os.waitpid and time.monotonic_ns for `Tracer._next_stop` on a scripted clock: the
+    n-th stop comes `gaps[n]` ns after the tracer starts waiting for it; a poll costs
+    1 µs of the clock, a sleep lasts until the stop."""
 
-    def __init__(self, monkeypatch, poll_misses: int, sleep_ns: int):
+    def __init__(self, monkeypatch, gaps):
         self.now = 0
-        self.poll_misses = poll_misses
-        self.sleep_ns = sleep_ns
-        self.polls = 0
-        self.blocking = 0
+        self.gaps = list(gaps)
+        self.arrival = None
+        self.polls = self.vain = self.sleeps = 0
         monkeypatch.setattr(os, "waitpid", self.waitpid)
         monkeypatch.setattr(time, "monotonic_ns", lambda: self.now)
 
     def waitpid(self, pid, options):
         assert pid == -1
+        if self.arrival is None:
+            self.arrival = self.now + self.gaps.pop(0)
         if options & os.WNOHANG:
             self.polls += 1
-            self.now += 1_000  # each poll costs a microsecond of the scripted clock
-            if self.poll_misses:
-                self.poll_misses -= 1
+            if self.now < self.arrival:
+                self.now += US
+                self.vain += 1
                 return 0, 0
-            return STOPPED
-        self.blocking += 1
-        self.now += self.sleep_ns
+        else:
+            self.sleeps += 1
+            self.now = max(self.now, self.arrival)
+        self.arrival = None
         return STOPPED
 
 
-def test_a_stop_that_comes_while_polling_is_taken_without_sleeping(monkeypatch):
-    waits = FakeWaits(monkeypatch, poll_misses=5, sleep_ns=0)
-    with Tracer(spin_ns=50_000) as tracer:
-        tracer.spin_ns = 50_000  # (whatever this machine's CPU count made of it)
-        next_stop = tracer._next_stop()
-        assert next_stop() == STOPPED
-    assert (waits.polls, waits.blocking) == (6, 0)
-
-
-def test_polling_gives_up_after_spin_ns_and_then_sleeps(monkeypatch):
-    waits = FakeWaits(monkeypatch, poll_misses=1_000, sleep_ns=0)
-    with Tracer() as tracer:
-        tracer.spin_ns = 50_000
-        assert tracer._next_stop()() == STOPPED
-    # the first poll, then polls of 1 µs each until 50 µs have passed, then one sleep
-    assert waits.blocking == 1
-    assert 50 <= waits.polls <= 52
-
-
-def test_a_slow_stop_turns_polling_off_and_a_quick_one_back_on(monkeypatch):
-    waits = FakeWaits(monkeypatch, poll_misses=1_000, sleep_ns=10_000_000)
-    with Tracer() as tracer:
-        tracer.spin_ns = 50_000
-        next_stop = tracer._next_stop()
-        next_stop()  # polled in vain, then slept 10 ms: the stops are slow
-        polls = waits.polls
-        next_stop()
-        assert waits.polls == polls, "polled although the last stop was slow"
-        assert waits.blocking == 2
-        waits.sleep_ns = 5_000  # this sleep ends within spin_ns: stops are fast again
-        next_stop()
-        waits.poll_misses = 0
-        next_stop()
-        assert waits.polls == polls + 1 and waits.blocking == 3
-
-
-def test_never_polls_with_one_cpu_or_spin_zero(monkeypatch):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-    with Tracer(spin_ns=50_000) as tracer:
-        assert tracer.spin_ns == 0  # polling would keep the command off the only CPU
+@pytest.fixture
+def two_cpus(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
-    with Tracer(spin_ns=50_000) as tracer:
-        assert tracer.spin_ns == 50_000
-    waits = FakeWaits(monkeypatch, poll_misses=0, sleep_ns=0)
-    with Tracer(spin_ns=0) as tracer:
-        assert tracer._next_stop()() == STOPPED
-    assert (waits.polls, waits.blocking) == (0, 1)
+
+
+def waits(monkeypatch, gaps, spin=SPIN):
+    stops = Stops(monkeypatch, gaps)
+    with Tracer(spin_ns=spin) as tracer:
+        next_stop = tracer._next_stop()
+        for _ in range(len(stops.gaps)):
+            assert next_stop() == STOPPED
+    return stops
+
+
+def test_stops_that_come_fast_are_taken_by_polling(monkeypatch, two_cpus):
+    stops = waits(monkeypatch, [5 * US] * 100)
+    assert stops.sleeps == 1  # the first: nothing known yet
+    assert stops.polls >= 99 and stops.vain <= 5 * 99
+
+
+def test_stops_that_come_late_are_slept_for(monkeypatch, two_cpus):
+    stops = waits(monkeypatch, [2_000 * US] * 100)
+    assert (stops.polls, stops.sleeps) == (0, 100)
+
+
+def test_a_quick_exit_stop_between_late_calls_does_not_keep_polling_on(monkeypatch, two_cpus):
+    # Each traced call: its exit stop a few µs after its entry's, the next call 2 ms on.
+    stops = waits(monkeypatch, [5 * US, 2_000 * US] * 200)
+    assert stops.vain * US <= 2 * SPIN  # a vain poll at most twice, not at every call
+
+
+def test_polling_comes_back_when_stops_come_fast_again(monkeypatch, two_cpus):
+    stops = waits(monkeypatch, [2_000 * US] * 50 + [5 * US] * 200)
+    assert stops.sleeps < 50 + 30  # after the slow ones, a few sleeps before polling
+
+
+def test_never_polls_on_one_cpu(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    stops = waits(monkeypatch, [5 * US] * 100)
+    assert stops.polls == 0
+
+
+def test_never_polls_with_spin_zero(monkeypatch, two_cpus):
+    stops = waits(monkeypatch, [5 * US] * 100, spin=0)
+    assert (stops.polls, stops.sleeps) == (0, 100)
+
+
+def test_being_moved_to_one_cpu_turns_polling_off(monkeypatch):
+    cpus = {0, 1}
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: cpus)
+    stops = Stops(monkeypatch, [5 * US] * 200)
+    with Tracer(spin_ns=SPIN) as tracer:
+        next_stop = tracer._next_stop()
+        for _ in range(100):
+            next_stop()
+        assert stops.polls > 90
+        cpus = {0}  # (taskset -p -c 0 on sctrace)
+        for _ in range(40):  # a late stop, as the tracee now waits for our CPU
+            stops.gaps.insert(0, 2_000 * US)
+            next_stop()
+        polls = stops.polls
+        for _ in range(100):
+            next_stop()
+        assert stops.polls == polls

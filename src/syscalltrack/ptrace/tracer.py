@@ -48,8 +48,11 @@ from syscalltrack.ptrace.seccomp import (
 
 _WALL = 0x40000000
 _WALL_NOHANG = _WALL | os.WNOHANG
-# How long run() polls for the next stop before it sleeps in waitpid (see _next_stop).
+# How long run() polls for the next stop before it sleeps in waitpid, and how its
+# credit counts (see _next_stop).
 SPIN_NS = 50_000
+_CREDIT_MAX = 16
+_LATE_COST = 4
 _SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _SECCOMP_STOP = pt.EVENT_SECCOMP << 8 | signal.SIGTRAP  # status >> 8 at a seccomp stop
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
@@ -114,9 +117,9 @@ class Tracer:
 
     def __init__(self, consumer: Consumer | None = None, spin_ns: int = SPIN_NS):
         """`spin_ns`: how long to poll for a stop that is coming soon before sleeping
-        (0: always sleep; never polls with a single CPU to run on)."""
+        (0: always sleep; see `_next_stop`)."""
         self.consumer = consumer or Consumer()
-        self.spin_ns = spin_ns if len(os.sched_getaffinity(0)) > 1 else 0
+        self.spin_ns = spin_ns
         self._tracees: dict[int, _Tracee] = {}
         self._orphans: dict[int, int] = {}  # tid → wait status, stopped before its parent's event
         self._main_pid: int | None = None
@@ -276,36 +279,48 @@ class Tracer:
         return self.exit_code
 
     def _next_stop(self) -> Callable[[], tuple[int, int]]:
-        """waitpid(-1) that polls for a while before it sleeps, when stops come fast.
+        """waitpid(-1) that polls for a while before it sleeps, while stops come fast.
 
         A tracer asleep in waitpid is woken by the tracee's stop from another CPU: on
         this VM that wake-up cost more than all of sctrace's work at a stop (W2 of
-        bench/sctrace.py: 2.8 s sleeping, 1.9 s polling up to 50 µs). So while
-        the last stop came within `spin_ns` of our waiting for it, the next wait polls
-        (WNOHANG) for up to `spin_ns` first; a stop that takes longer turns polling
-        off until one comes quickly again. Polling burns the tracer's own CPU, at
-        most `spin_ns` a stop, and only while the command makes traced calls that
-        fast.
+        bench/sctrace.py by hand: 2.5-2.7 s sleeping, 1.9-2.4 s polling up to 50 µs).
+        So the wait polls (WNOHANG) for up to `spin_ns` first while most recent stops
+        came within `spin_ns` of our waiting for them: a saturating credit, one up for
+        each such stop, `_LATE_COST` down for each later one, so that a command whose
+        traced calls come further apart than that (even with their quick exit stops
+        between) soon stops paying for vain polls. Each vain poll yields the CPU: a
+        tracee woken on ours would otherwise wait for the polling to end (a command
+        calling every 70 µs ran ~15% slower polling than sleeping without the yield,
+        as fast with it). Polling turns on only with two CPUs or more to run on (asked
+        again each time it turns on): on one, it would hold the tracee off its CPU.
         """
-        spin_ns, clock, waitpid = self.spin_ns, time.monotonic_ns, os.waitpid
+        spin_ns, clock, waitpid, yield_cpu = (self.spin_ns, time.monotonic_ns, os.waitpid,
+                                              os.sched_yield)
         if not spin_ns:
             return lambda: waitpid(-1, _WALL)
-        soon = True
+        credit = 0
 
         def next_stop() -> tuple[int, int]:
-            nonlocal soon
-            if soon:
-                found = waitpid(-1, _WALL_NOHANG)
-                if found[0]:
-                    return found
-                end = clock() + spin_ns
-                while clock() < end:
+            nonlocal credit
+            started = clock()
+            if credit > 0:
+                end = started + spin_ns
+                while True:
                     found = waitpid(-1, _WALL_NOHANG)
                     if found[0]:
+                        if credit < _CREDIT_MAX:
+                            credit += 1
                         return found
-            started = clock()
+                    if clock() >= end:
+                        break
+                    yield_cpu()  # (to the tracee, if it was woken on our CPU)
             found = waitpid(-1, _WALL)
-            soon = clock() - started < spin_ns
+            if clock() - started >= spin_ns:
+                credit = max(credit - _LATE_COST, -_CREDIT_MAX)
+            elif credit < _CREDIT_MAX:
+                credit += 1
+                if credit == 1 and len(os.sched_getaffinity(0)) < 2:
+                    credit = -_CREDIT_MAX  # (one CPU now: ask again after as many stops)
             return found
 
         return next_stop
