@@ -144,6 +144,10 @@ class Context:
     def path(self, index):
         return self.paths.get(index)
 
+    def path_last(self, index):
+        path = self.paths.get(index)  # (what an engine knows before resolving, exactly)
+        return None if path is None else path.rpartition(b"/")[2]
+
 
 @st.composite
 def contexts(draw, syscall: str):

@@ -101,6 +101,9 @@ class Call:
     def path(self, index):
         return self.filename if self.filename.startswith(b"/") else self.cwd + b"/" + self.filename
 
+    def path_last(self, index):
+        return self.filename.rpartition(b"/")[2]
+
 
 def _blocks_in(order: list[str]) -> str:
     by_name = {check_rules(b)[0].name: b for b in article_blocks(EXAMPLE.read_text())}

@@ -118,3 +118,6 @@ class Context:
 
     def path(self, index: int) -> bytes | None:
         return None
+
+    def path_last(self, index: int) -> bytes | None:
+        return None

@@ -117,6 +117,9 @@ class Event(NamedTuple):
     def path(self, index: int) -> bytes | None:
         return self.paths.get(index)
 
+    def path_last(self, index: int) -> bytes | None:
+        return None  # (the paths are resolved already: nothing to save)
+
     def sockaddr(self, index: int) -> SockAddr | None:
         value = self.values[index] if index < len(self.values) else None
         return value if isinstance(value, SockAddr) else None

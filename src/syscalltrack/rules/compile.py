@@ -151,8 +151,11 @@ class _Generator:
             return (f"(~{operand})" if expr.op == "~" else _wrap(f"-{operand}")), "int"
         if isinstance(expr, In):
             code = self.value(expr.operand)[0]
-            items = self._bind(frozenset(const_value(i) for i in expr.items))
-            return f"({code} in {items})", "bool"
+            values = frozenset(const_value(i) for i in expr.items)
+            test = f"({code} in {self._bind(values)})"
+            if guard := self.path_guard(expr.operand, values):
+                test = f"({guard} and {test})"
+            return test, "bool"
         return self.binary(expr)
 
     def var(self, var: Var) -> tuple[str, str]:
@@ -206,10 +209,26 @@ class _Generator:
         test = " and ".join([*checks, f"{operands[0]} {'==' if op == '!=' else op} {operands[1]}"])
         return f"(not ({test}))" if op == "!=" else f"({test})"
 
+    def path_guard(self, var: Expr, literals) -> str | None:
+        """For `PATH[n]` compared with string literals: a test that the name's last
+        component as written (`FilterContext.path_last`) is that of some literal, which
+        must hold for PATH to equal one, so that a call whose name cannot match is not
+        resolved (`rm -r` of a tree under a rule on one file); None for anything else."""
+        if not (isinstance(var, Var) and var.name == "PATH" and var.member is None) \
+                or not all(isinstance(v, bytes) for v in literals):
+            return None
+        lasts = self._bind(frozenset(v.rpartition(b"/")[2] for v in literals))
+        temp = self._temp()
+        return f"(({temp} := ctx.path_last({var.index - 1})) is None or {temp} in {lasts})"
+
     def string_test(self, op: str, expr: Binary, left: str, right: str) -> str:
         if op in ("==", "!="):
             if is_constant(expr.left) or is_constant(expr.right):
                 equal = f"({left} == {right})"  # None never equals a literal
+                var, literal = ((expr.right, expr.left) if is_constant(expr.left)
+                                else (expr.left, expr.right))
+                if guard := self.path_guard(var, (const_value(literal),)):
+                    equal = f"({guard} and {equal})"
             else:
                 temp = self._temp()
                 equal = f"(({temp} := {left}) is not None and {temp} == {right})"

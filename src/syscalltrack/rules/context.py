@@ -41,6 +41,14 @@ class FilterContext(Protocol):
         """Path argument `index` made absolute and normalised; None when unknown."""
         ...
 
+    def path_last(self, index: int) -> bytes | None:
+        """The last component `path(index)` will end with, if known without working
+        the path out (the name as written, for a call that acts on it rather than on
+        where a symlink leads); None when unknown.  Where it is not None, `path(index)`
+        is None or ends with it after its last `/`: a filter comparing PATH with
+        literals skips the costly resolution when no literal ends that way."""
+        ...
+
     def sockaddr(self, index: int) -> SockAddr | None:
         """Socket address argument `index` decoded; None when NULL or unreadable."""
         ...

@@ -264,6 +264,19 @@ class CallView:
         found = paths[index] = self._resolve(index)
         return found
 
+    def path_last(self, index: int) -> bytes | None:
+        """The name's last component as written: where the call acts on it (unlink,
+        lstat), not on what a final symlink leads to, PATH[index] ends with it (see
+        `_walk`), and a filter can rule a literal out before resolving anything."""
+        value = self.value(index)
+        if value.__class__ is not bytes:
+            return None
+        name = self._joined.get(index, value) if self._joined else value
+        last = name.rpartition(b"/")[2]
+        if last in (b"", b".", b"..") or self._follows_last():
+            return None
+        return last
+
     @property
     def uid(self) -> int:
         return self._credentials().uid
