@@ -72,6 +72,14 @@ def test_a_forged_name_cannot_close_the_bracket(make_event):
         "876", FORGED, "83", "mkdir", '"foo", 509', "r")
 
 
+@pytest.mark.parametrize("fmt", ["%ruleid] %pid[%barecomm]: %sname", ":] %pid[%barecomm]",
+                                 "]][%barecomm]", "[a]] [%barecomm]"])
+def test_a_stray_closing_bracket_before_does_not_turn_the_escape_off(make_event, fmt):
+    event = make_event("mkdir", [b"foo", 0o775], comm=FORGED, rule="r")
+    (line,) = every_rendering(event, fmt)
+    assert "[x\\x5d: 87_unlink]" in line, line
+
+
 @pytest.mark.parametrize("comm", [
     b"mkdir", b"rm", b"kworker/0:1", b"(sd-pam)", b"a[b", b"[x", b"x: y", b"a b",
     b"python3.11", b"%pid", b"~!@#$%^&*()_+{}|:<>?",

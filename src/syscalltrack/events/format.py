@@ -470,6 +470,17 @@ _VIEW_FIELDS = {**_ALL_FIELDS, "comm": "_quoted[e.comm]", "barecomm": "_escaped[
 _QUOTED, _ESCAPED, _ESCAPED_BRACKETED = Memo(quote), Memo(escape), Memo(escape_bracketed)
 
 
+def _brackets_open(opened: int, text: str) -> int:
+    """Brackets still open after `text`: a `]` with none open closes nothing (so that
+    `] %pid[%barecomm]` still has the name inside a pair)."""
+    for char in text:
+        if char == "[":
+            opened += 1
+        elif char == "]" and opened:
+            opened -= 1
+    return opened
+
+
 class LogFormat:
     """A log_format string compiled once into a renderer: `LogFormat(fmt)(event) -> str`.
 
@@ -496,7 +507,7 @@ class LogFormat:
                 literal += m.group()
             if literal:
                 self._parts.append((False, _escape_literal(literal)))
-                opened += literal.count("[") - literal.count("]")
+                opened = _brackets_open(opened, literal)
             if name == "barecomm" and opened > 0:
                 self._parts.append((True, _BRACKETED_COMM))
             elif name in _FIELDS:
