@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 from sctrace_support import rule, sctrace
 
+from syscalltrack.engines.sctrace import run_command
+from syscalltrack.engines.sctrace.context import CallView
+from syscalltrack.rules import RuleSet, load_rules
+
 PATH_AND_RESULT = ("--format", "%sname %path = %retval")
 
 DESCRIPTORS_C = r"""
@@ -136,3 +140,31 @@ def test_a_descriptor_on_no_directory_is_not_made_absolute(tmp_path, descriptors
         expected += [f'newfstatat "{target}"'] + ["unlinkat ?"] * 3
     expected.append(f'newfstatat "{regular}"')
     assert run.log == expected
+
+
+@pytest.mark.parametrize("capture, rules, resolved", [
+    ((), None, False),  # trace output without %path: nothing to work out
+    (("paths",), None, True),  # %path shown at the exit
+    ((), rule("chdir", "type = LOG", filter_='PATH[1] startswith "/"', when="after"), True),
+    ((), rule("chdir", "type = LOG", filter_="PARAMS[1] == \"x\"", when="after"), False),
+])
+def test_paths_are_worked_out_at_entry_only_for_an_exit_that_uses_them(
+        tmp_path, monkeypatch, capture, rules, resolved):
+    kept = []
+    real = CallView.keep_paths
+    monkeypatch.setattr(CallView, "keep_paths", lambda view: kept.append(real(view)))
+    (tmp_path / "x").mkdir()
+    monkeypatch.chdir(tmp_path)
+    code = run_command(load_rules_text(tmp_path, rules), [
+        "python3", "-c", "import os; [os.chdir(d) for d in ('x', '..', 'x')]"],
+        lambda event: None, print, trace_names={"chdir"}, capture=capture)
+    assert code == 0
+    assert bool(kept) is resolved
+
+
+def load_rules_text(tmp_path: Path, text: str | None) -> RuleSet:
+    if text is None:
+        return RuleSet(())
+    path = tmp_path / "r.rules"
+    path.write_text(text)
+    return load_rules(path)

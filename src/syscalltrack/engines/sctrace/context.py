@@ -353,9 +353,6 @@ class CallView:
         """Every argument decoded (strings read now: the memory may change later).
 
         Kept as a tuple once whole: an after rule's event asks again at the exit.
-        At entry (the engine keeps a view for the exit with this), the PATH[n] of a
-        call that moves where names start (`AT_ENTRY`: chdir, chroot, execve) are
-        resolved too, as the kernel resolves them then.
         """
         values = self._values
         if values.__class__ is tuple:
@@ -373,13 +370,12 @@ class CallView:
             value = self.value
             values = tuple([value(i) for i in self.shape.indexes])
         self._values = values
-        if self.shape.at_entry and self.retval is None:
-            self._resolve_at_entry()
         return values
 
-    def _resolve_at_entry(self) -> None:
-        """PATH[n] of an `AT_ENTRY` call now, before the call moves the cwd or root or
-        closes a descriptor it goes through.  Kept aside until asked for: a text
+    def keep_paths(self) -> None:
+        """PATH[n] of an `AT_ENTRY` call (chdir, chroot, execve) now, at its entry, for
+        an exit that tests or shows it: after the call it would start from the new cwd
+        or root, or go through a closed descriptor.  Kept aside until asked for: a text
         fallback is reported only if some filter or output uses the path."""
         early = self._early = {}
         paths = self._paths
@@ -469,7 +465,7 @@ class CallView:
         return shape.real.args[dirfd_arg].normalise(self._raw[dirfd_arg])
 
     def _resolve(self, index: int) -> bytes | None:
-        """PATH[n] (`_walk`), or what `_resolve_at_entry` found for it."""
+        """PATH[n] (`_walk`), or what `keep_paths` found for it."""
         early = self._early
         if early is None or index not in early:
             return self._walk(index, text_fallbacks)

@@ -29,7 +29,7 @@ from ...rules.values import MASK64, const_value
 from ...syscalls import NO_RETURN, X86_64, FromStruct, Variant, table
 from ...syscalls import Syscall as SyscallSpec
 from . import context
-from .context import ROOT_CHANGERS, CallShape, CallView
+from .context import AT_ENTRY, ROOT_CHANGERS, CallShape, CallView
 from .policy import build_policy
 
 Emit = Callable[[Event], None]
@@ -40,10 +40,11 @@ _PLAIN = id(None)  # the views' key of the call's own view (no variant)
 class _Plan:
     """What the rules make of one (ABI, call number), worked out at its first stop."""
 
-    __slots__ = ("after", "before", "kept", "labels", "shapes", "sure", "traced",
-                 "traced_at_entry", "want_exit")
+    __slots__ = ("after", "before", "keep_paths", "kept", "labels", "shapes", "sure",
+                 "traced", "traced_at_entry", "want_exit")
 
-    def __init__(self, ruleset: RuleSet, real: SyscallSpec, traced: bool):
+    def __init__(self, ruleset: RuleSet, real: SyscallSpec, traced: bool, shown_paths: bool):
+        """`shown_paths`: the output shows PATH[n] (%path, JSON)."""
         name = real.family
         self.before = ruleset.rules_for(name, When.BEFORE)
         self.after = ruleset.rules_for(name, When.AFTER)
@@ -52,6 +53,10 @@ class _Plan:
         self.traced_at_entry = traced and name in NO_RETURN
         self.traced = traced and not self.traced_at_entry
         self.want_exit = bool(self.after) or self.traced
+        # A call that moves where names start (chdir, chroot, execve) has its PATH[n]
+        # worked out at entry when its exit tests or shows them (CallView.keep_paths).
+        self.keep_paths = name in AT_ENTRY and (
+            (shown_paths and self.want_exit) or any(b.filter.needs_paths for b in self.after))
         variants = {id(b.variant): b.variant for b in self.before + self.after}
         variants[_PLAIN] = None
         self.shapes = {key: _shape(real, variant) for key, variant in variants.items()}
@@ -121,7 +126,8 @@ class RuleConsumer(Consumer):
         if real is not None and real.family in ROOT_CHANGERS:
             procfs.roots_may_change()  # (sticky: learnt once, and once is enough)
         plan = None if real is None else _Plan(self.ruleset, real,
-                                               real.family in self.trace_names)
+                                               real.family in self.trace_names,
+                                               "paths" in self._capture)
         self._plans[(call.abi, call.nr)] = plan
         return plan
 
@@ -251,6 +257,8 @@ class RuleConsumer(Consumer):
                 view = _view(views, call, plan, variant)
             if view is not None:
                 view.values()
+                if plan.keep_paths:
+                    view.keep_paths()
         if plan.traced:  # shown even if the process dies in the call: its name while alive
             with contextlib.suppress(OSError):
                 call.task.comm()  # (the Task keeps the name it read last)
