@@ -44,8 +44,9 @@ class CallShape:
     register to its C type (`Arg.normalise`) is two integer operations.
     """
 
-    __slots__ = ("arguments", "at_entry", "filled", "head", "indexes", "normalise", "norms",
-                 "pointers", "real", "signature", "sources", "struct", "variant")
+    __slots__ = ("arguments", "at_entry", "filled", "head", "indexes", "may_follow",
+                 "normalise", "norms", "pointers", "real", "signature", "sources", "struct",
+                 "variant")
 
     def __init__(self, real: SyscallSpec, signature: tuple[Arg, ...], variant: Variant | None):
         self.real = real
@@ -65,6 +66,10 @@ class CallShape:
         # meaningful at the exit. (Those passed in have their length by value.)
         self.filled = tuple(i for i in self.indexes
                             if filled_length(signature, i) is not None)
+        # Whether the call may act on where a final symlink leads (`CallView._follows_last`
+        # says for each call): `unlink` never does, and need not ask.
+        self.may_follow = any(n in known for n in (real.name, real.family) for known in (
+            _FOLLOWING, _OPENS, _FOLLOWING_UNLESS, _FOLLOWING_IF))
         # The paths resolved at entry (`AT_ENTRY`): after the call they lead elsewhere.
         self.at_entry = tuple(i for i, arg in enumerate(signature)
                               if arg.kind is ArgKind.PATH) if real.family in AT_ENTRY else ()
@@ -223,6 +228,8 @@ class CallView:
         """Whether the call acts on what a final symlink of its path leads to (`open`,
         `execve`, `chmod`, `stat`) rather than on the link (`unlink`, `lstat`,
         `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`)."""
+        if not self.shape.may_follow:
+            return False
         real = self.shape.real
         name, family = real.name, real.family
         if name in _FOLLOWING or family in _FOLLOWING:
