@@ -168,3 +168,27 @@ def load_rules_text(tmp_path: Path, text: str | None) -> RuleSet:
     path = tmp_path / "r.rules"
     path.write_text(text)
     return load_rules(path)
+
+
+RENAME_OVER_LINK = """
+import os, sys
+d = sys.argv[1]
+os.rename(d + "/L/../x", d + "/L")  # L -> deep/d1 at entry; a plain file after
+"""
+
+
+@pytest.mark.parametrize("before", ["zzz", "other/x"])
+def test_what_an_after_rule_sees_does_not_depend_on_a_before_rules_literal(tmp_path, before):
+    # At entry L/.. is deep (through the link); after the call L is a file and the same
+    # name leads nowhere. A before rule whose literal ends like the name resolved it at
+    # entry and the after rule saw that; one whose literal could not match did not.
+    (tmp_path / "deep" / "d1").mkdir(parents=True)
+    (tmp_path / "deep" / "x").touch()
+    (tmp_path / "L").symlink_to(tmp_path / "deep" / "d1")
+    rules = (rule("rename", "type = LOG\nlog_format {BEFORE %path}", name="b",
+                  filter_=f'PATH[1] == "{tmp_path}/{before}"')
+             + rule("rename", "type = LOG\nlog_format {AFTER %path}", name="a",
+                    filter_='PATH[1] endswith "/x"', when="after"))
+    run = sctrace(tmp_path, rules, "python3", "-c", RENAME_OVER_LINK, str(tmp_path))
+    assert run.code == 0, run.err
+    assert run.log == [f'AFTER "{tmp_path}/x"']  # the name as the call left the files

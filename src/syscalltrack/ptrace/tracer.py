@@ -53,6 +53,7 @@ _WALL_NOHANG = _WALL | os.WNOHANG
 SPIN_NS = 50_000
 _CREDIT_MAX = 16
 _LATE_COST = 4
+_NOTHING = (0, 0)  # waitpid's answer when no child has changed state
 _SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _SECCOMP_STOP = pt.EVENT_SECCOMP << 8 | signal.SIGTRAP  # status >> 8 at a seccomp stop
 _STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
@@ -288,7 +289,8 @@ class Tracer:
         came within `spin_ns` of our waiting for them: a saturating credit, one up for
         each such stop, `_LATE_COST` down for each later one, so that a command whose
         traced calls come further apart than that (even with their quick exit stops
-        between) soon stops paying for vain polls. Each vain poll yields the CPU: a
+        between) soon stops paying for vain polls; a late stop we polled for sets it
+        to its floor. Each vain poll yields the CPU: a
         tracee woken on ours would otherwise wait for the polling to end (a command
         calling every 70 µs ran ~15% slower polling than sleeping without the yield,
         as fast with it). Polling turns on only with two CPUs or more to run on (asked
@@ -303,20 +305,21 @@ class Tracer:
         def next_stop() -> tuple[int, int]:
             nonlocal credit
             started = clock()
-            if credit > 0:
+            found = _NOTHING
+            polled = credit > 0
+            if polled:
                 end = started + spin_ns
                 while True:
                     found = waitpid(-1, _WALL_NOHANG)
-                    if found[0]:
-                        if credit < _CREDIT_MAX:
-                            credit += 1
-                        return found
-                    if clock() >= end:
+                    if found[0] or clock() >= end:
                         break
                     yield_cpu()  # (to the tracee, if it was woken on our CPU)
-            found = waitpid(-1, _WALL)
+            if not found[0]:
+                found = waitpid(-1, _WALL)
             if clock() - started >= spin_ns:
-                credit = max(credit - _LATE_COST, -_CREDIT_MAX)
+                # Late. Found by polling or not, the polls were in vain (and a yield on a
+                # busy CPU can last a time slice): no polling for a good while.
+                credit = -_CREDIT_MAX if polled else max(credit - _LATE_COST, -_CREDIT_MAX)
             elif credit < _CREDIT_MAX:
                 credit += 1
                 if credit == 1 and len(os.sched_getaffinity(0)) < 2:

@@ -174,14 +174,17 @@ class CallView:
         """The same call at its exit: the arguments saved at entry, plus RETVAL.
 
         Strings stay the entry's (after the call the memory may be gone or reused),
-        and so does a PATH[n] resolved then: always that of a call that moves where
-        names start (`AT_ENTRY`: chdir, chroot, execve), else one a filter read at
-        entry (one first asked for now is resolved now, as the call left the files).
-        The ids, name and cwd are read again, as the call may have changed them
-        (setuid, execve, chdir), and so are the socket addresses the call filled in.
+        and so does the PATH[n] of a call that moves where names start (`AT_ENTRY`:
+        chdir, chroot, execve; `keep_paths`). Any other PATH[n] is worked out again,
+        as the call left the files (an O_CREAT through a final symlink has its file
+        then), whether or not a before rule's filter read it at entry: what an after
+        rule sees does not depend on the other rules. The ids, name and cwd are read
+        again, as the call may have changed them (setuid, execve, chdir), and so are
+        the socket addresses the call filled in.
         """
         self.retval = retval
         self._creds = self._comm = self._ppid = None
+        self._paths = None
         self._cwd = _UNSET
         if self.shape.filled and self._values is not None:
             values = list(self._values)
@@ -385,9 +388,11 @@ class CallView:
         or root, or go through a closed descriptor.  Kept aside until asked for: a text
         fallback is reported only if some filter or output uses the path."""
         early = self._early = {}
-        paths = self._paths
+        paths = self._paths or {}
         for index in self.shape.at_entry:
-            if paths is None or index not in paths:
+            if index in paths:  # (a before rule's filter read it)
+                early[index] = (paths[index], None)
+            else:
                 errors: list[OSError] = []
                 early[index] = (self._walk(index, errors), errors[0] if errors else None)
 
