@@ -53,6 +53,7 @@ _WALL_NOHANG = _WALL | os.WNOHANG
 SPIN_NS = 50_000
 _CREDIT_MAX = 16
 _LATE_COST = 4
+_FLOOR_MAX = 4096
 _NOTHING = (0, 0)  # waitpid's answer when no child has changed state
 _SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _SECCOMP_STOP = pt.EVENT_SECCOMP << 8 | signal.SIGTRAP  # status >> 8 at a seccomp stop
@@ -290,7 +291,8 @@ class Tracer:
         each such stop, `_LATE_COST` down for each later one, so that a command whose
         traced calls come further apart than that (even with their quick exit stops
         between) soon stops paying for vain polls; a late stop we polled for sets it
-        to its floor. Each vain poll yields the CPU: a
+        to a floor that doubles with each such stop (up to `_FLOOR_MAX`) until one is
+        found in time. Each vain poll yields the CPU: a
         tracee woken on ours would otherwise wait for the polling to end (a command
         calling every 70 µs ran ~15% slower polling than sleeping without the yield,
         as fast with it). Polling turns on only with two CPUs or more to run on (asked
@@ -300,10 +302,10 @@ class Tracer:
                                               os.sched_yield)
         if not spin_ns:
             return lambda: waitpid(-1, _WALL)
-        credit = 0
+        credit, floor = 0, _CREDIT_MAX
 
         def next_stop() -> tuple[int, int]:
-            nonlocal credit
+            nonlocal credit, floor
             started = clock()
             found = _NOTHING
             polled = credit > 0
@@ -317,13 +319,18 @@ class Tracer:
             if not found[0]:
                 found = waitpid(-1, _WALL)
             if clock() - started >= spin_ns:
-                # Late. Found by polling or not, the polls were in vain (and a yield on a
-                # busy CPU can last a time slice): no polling for a good while.
-                credit = -_CREDIT_MAX if polled else max(credit - _LATE_COST, -_CREDIT_MAX)
-            elif credit < _CREDIT_MAX:
-                credit += 1
-                if credit == 1 and len(os.sched_getaffinity(0)) < 2:
-                    credit = -_CREDIT_MAX  # (one CPU now: ask again after as many stops)
+                if polled:  # in vain, and a yield on a busy CPU can last a time slice:
+                    credit = -floor  # no polling for a while, twice as long each time
+                    floor = min(2 * floor, _FLOOR_MAX)
+                elif credit > -_CREDIT_MAX:
+                    credit = max(credit - _LATE_COST, -_CREDIT_MAX)
+            else:
+                if polled:
+                    floor = _CREDIT_MAX
+                if credit < _CREDIT_MAX:
+                    credit += 1
+                    if credit == 1 and len(os.sched_getaffinity(0)) < 2:
+                        credit = -floor  # (one CPU now: ask again after as many stops)
             return found
 
         return next_stop
