@@ -292,11 +292,12 @@ class Tracer:
         traced calls come further apart than that (even with their quick exit stops
         between) soon stops paying for vain polls; a late stop we polled for sets it
         to a floor that doubles with each such stop (up to `_FLOOR_MAX`) until one is
-        found in time. Each vain poll yields the CPU: a
-        tracee woken on ours would otherwise wait for the polling to end (a command
-        calling every 70 µs ran ~15% slower polling than sleeping without the yield,
-        as fast with it). Polling turns on only with two CPUs or more to run on (asked
-        again each time it turns on): on one, it would hold the tracee off its CPU.
+        found in time (with both CPUs busy, polling cost as much as sleeping). Each
+        vain poll yields the CPU: a tracee woken on ours would otherwise wait for the
+        polling to end (a command calling every 70 µs ran ~15% slower polling than
+        sleeping without the yield, as fast with it). Polling turns on only with two
+        CPUs or more to run on (asked again each time it turns on): on one, it would
+        hold the tracee off its CPU.
         """
         spin_ns, clock, waitpid, yield_cpu = (self.spin_ns, time.monotonic_ns, os.waitpid,
                                               os.sched_yield)
