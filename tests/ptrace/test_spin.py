@@ -24,7 +24,11 @@ class Stops:
         self.polls = self.vain = self.sleeps = 0
         monkeypatch.setattr(os, "waitpid", self.waitpid)
         monkeypatch.setattr(time, "monotonic_ns", lambda: self.now)
-        monkeypatch.setattr(os, "sched_yield", lambda: setattr(self, "now", self.now + yield_ns))
+        self.yield_ns = yield_ns  # how long a yield lets others run
+        monkeypatch.setattr(os, "sched_yield", self.sched_yield)
+
+    def sched_yield(self):
+        self.now += self.yield_ns
 
     def waitpid(self, pid, options):
         assert pid == -1
@@ -114,3 +118,22 @@ def test_a_stop_found_after_a_long_yield_counts_as_late(monkeypatch, two_cpus):
     # would be woken at the stop; polling must turn off rather than wait out the slices.
     stops = waits(monkeypatch, [5 * US] * 20 + [20 * US] * 200, yield_ns=3_000 * US)
     assert stops.vain <= 8  # (back up from a floor twice as deep after each vain poll)
+
+
+def test_a_stop_polled_in_time_resets_the_back_off(monkeypatch, two_cpus):
+    # Busy CPUs (late stops, a long yield), quiet (fast stops), then busy again: the
+    # second busy spell starts from the shallow floor, not where the first left it.
+    busy, quiet = [20 * US] * 150, [5 * US] * 100
+    stops = Stops(monkeypatch, [5 * US] * 20 + busy + quiet + busy, yield_ns=3_000 * US)
+    with Tracer(spin_ns=SPIN) as tracer:
+        next_stop = tracer._next_stop()
+        for _ in range(20 + 150):
+            next_stop()
+        stops.yield_ns = 0
+        for _ in range(100):
+            next_stop()
+        stops.yield_ns = 3_000 * US
+        vain = stops.vain
+        for _ in range(150):
+            next_stop()
+    assert stops.vain - vain >= 3  # polled again after 16, 32, 64 stops: a reset floor

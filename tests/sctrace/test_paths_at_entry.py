@@ -178,10 +178,11 @@ os.rename(d + "/L/../x", d + "/L")  # L -> deep/d1 at entry; a plain file after
 
 
 @pytest.mark.parametrize("before", ["zzz", "other/x"])
-def test_what_an_after_rule_sees_does_not_depend_on_a_before_rules_literal(tmp_path, before):
-    # At entry L/.. is deep (through the link); after the call L is a file and the same
-    # name leads nowhere. A before rule whose literal ends like the name resolved it at
-    # entry and the after rule saw that; one whose literal could not match did not.
+def test_an_after_rule_sees_the_file_the_call_moved_whatever_the_before_rules(tmp_path, before):
+    # At entry L/.. is deep (through the link): the call moves deep/x. After it L is a
+    # file, and the same name, worked out then, would be a file it never touched. (A
+    # before rule whose literal ends like the name worked it out at entry and the after
+    # rule saw that; one whose literal could not match did not.)
     (tmp_path / "deep" / "d1").mkdir(parents=True)
     (tmp_path / "deep" / "x").touch()
     (tmp_path / "L").symlink_to(tmp_path / "deep" / "d1")
@@ -191,4 +192,25 @@ def test_what_an_after_rule_sees_does_not_depend_on_a_before_rules_literal(tmp_p
                     filter_='PATH[1] endswith "/x"', when="after"))
     run = sctrace(tmp_path, rules, "python3", "-c", RENAME_OVER_LINK, str(tmp_path))
     assert run.code == 0, run.err
-    assert run.log == [f'AFTER "{tmp_path}/x"']  # the name as the call left the files
+    assert run.log == [f'AFTER "{tmp_path}/deep/x"']
+
+
+def test_the_exit_line_of_a_call_logged_at_entry_too_shows_the_entry_path(tmp_path):
+    # A before rule's line showed %path at entry (and used what was worked out for the
+    # exit): the exit's line must still show the directory entered, not x/x.
+    (tmp_path / "x" / "x").mkdir(parents=True)
+    run = sctrace(tmp_path, rule("chdir", "type = LOG\nlog_format {BEFORE %path}"),
+                  "python3", "-c", "import os; os.chdir('x')", cwd=tmp_path,
+                  options=("-e", "trace=chdir", "--format", "%when %path = %retval"))
+    assert run.code == 0, run.err
+    assert run.log == [f'before "{tmp_path}/x" = ?', f'after "{tmp_path}/x" = 0']
+
+
+def test_an_o_creat_through_a_dangling_link_shows_its_new_file_at_the_exit(tmp_path):
+    (tmp_path / "link").symlink_to(tmp_path / "made")
+    rules = rule("open", "type = LOG\nlog_format {%path = %retval}", when="after",
+                 filter_='PATH[1] endswith "/made"')
+    run = sctrace(tmp_path, rules, "python3", "-c",
+                  f"open({str(tmp_path / 'link')!r}, 'w').close()")
+    assert run.code == 0, run.err
+    assert len(run.log) == 1 and run.log[0].startswith(f'"{tmp_path}/made" = ')
