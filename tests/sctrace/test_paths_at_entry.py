@@ -214,3 +214,18 @@ def test_an_o_creat_through_a_dangling_link_shows_its_new_file_at_the_exit(tmp_p
                   f"open({str(tmp_path / 'link')!r}, 'w').close()")
     assert run.code == 0, run.err
     assert len(run.log) == 1 and run.log[0].startswith(f'"{tmp_path}/made" = ')
+
+
+def test_a_call_that_moves_no_name_is_not_worked_out_at_entry(tmp_path, monkeypatch):
+    # open's name leads where it led at entry: its PATH is worked out at the exit, and only
+    # for the calls the after rule keeps (here none fails), not at every entry.
+    kept = []
+    real = CallView.keep_paths
+    monkeypatch.setattr(CallView, "keep_paths", lambda view: kept.append(real(view)))
+    monkeypatch.chdir(tmp_path)
+    code = run_command(load_rules_text(tmp_path, rule(
+        "open", "type = LOG\nlog_format {%path}", filter_="RETVAL < 0", when="after")), [
+        "python3", "-c", "[open(f'f{i}', 'w').close() for i in range(20)]"],
+        lambda event: None, print, capture={"paths"})
+    assert code == 0
+    assert kept == []

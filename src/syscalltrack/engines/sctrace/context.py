@@ -44,8 +44,9 @@ class CallShape:
     register to its C type (`Arg.normalise`) is two integer operations.
     """
 
-    __slots__ = ("arguments", "filled", "head", "indexes", "may_follow", "normalise", "norms",
-                 "paths", "pointers", "real", "signature", "sources", "struct", "variant")
+    __slots__ = ("arguments", "at_entry", "filled", "head", "indexes", "may_follow",
+                 "normalise", "norms", "pointers", "real", "signature", "sources", "struct",
+                 "variant")
 
     def __init__(self, real: SyscallSpec, signature: tuple[Arg, ...], variant: Variant | None):
         self.real = real
@@ -69,8 +70,9 @@ class CallShape:
         # says for each call): `unlink` never does, and need not ask.
         self.may_follow = any(n in known for n in (real.name, real.family) for known in (
             _FOLLOWING, _OPENS, _FOLLOWING_UNLESS, _FOLLOWING_IF))
-        # The path arguments (PATH[n]), which `CallView.keep_paths` works out at entry.
-        self.paths = tuple(i for i, arg in enumerate(signature) if arg.kind is ArgKind.PATH)
+        # The paths worked out at entry for the exit (`AT_ENTRY`, `CallView.keep_paths`).
+        self.at_entry = tuple(i for i, arg in enumerate(signature)
+                              if arg.kind is ArgKind.PATH) if real.family in AT_ENTRY else ()
 
 
 def _norm(arg: Arg) -> tuple[int, int]:
@@ -92,6 +94,17 @@ def _normaliser(norms: tuple[tuple[int, int], ...]):
 # Calls that can change a thread's root, after which a Task's kept root is stale
 # (`procfs.roots_may_change`): stopped at when PATH[n] is resolved, even with no rule.
 ROOT_CHANGERS = ("chroot", "pivot_root", "setns", "unshare")
+
+# Calls whose own names no longer lead, after them, where they led at entry: they move
+# the cwd or root a name starts from (`chdir("x")` from /tmp, resolved after it, would
+# be /tmp/x/x; `chroot("/srv/j")` /srv/j/srv/j), close descriptors a name may go through
+# (execve: a close-on-exec dirfd, `/proc/self/fd/3`), or move what a name goes through
+# (a rename over a symlinked directory of its own name). The PATH[n] their exit tests or
+# shows is worked out at entry. For any other call the exit's PATH is the entry's but
+# for races with other processes, and it is worked out then (an O_CREAT through a
+# dangling final symlink has made its file by then).
+AT_ENTRY = frozenset({"chdir", "fchdir", "chroot", "pivot_root", "execve", "execveat",
+                      "rename", "renameat", "renameat2"})
 
 # PATH[n] resolved as text for a reason other than the caller's own walk failing (the
 # call will fail then, and text is right): sctrace out of descriptors or memory, or
@@ -154,7 +167,7 @@ class CallView:
         self._cwd = _UNSET
         self._joined = None  # argument index -> the relative name joined to its dirfd's path
         self._how = _UNSET  # openat2's open_how, read once
-        self._early = None  # index -> (PATH, text fallback error, again) (`keep_paths`)
+        self._early = None  # index -> (PATH, text fallback error) (`keep_paths`)
 
     @property
     def variant(self) -> Variant | None:
@@ -164,9 +177,10 @@ class CallView:
         """The same call at its exit: the arguments saved at entry, plus RETVAL.
 
         Strings stay the entry's (after the call the memory may be gone or reused),
-        and so do the PATH[n] `keep_paths` worked out then. The ids, name and cwd are
-        read again, as the call may have changed them (setuid, execve, chdir), and so
-        are the socket addresses the call filled in.
+        and so do the PATH[n] `keep_paths` worked out then (`AT_ENTRY`); any other is
+        worked out again when asked, whatever a before rule read at entry. The ids,
+        name and cwd are read again, as the call may have changed them (setuid,
+        execve, chdir), and so are the socket addresses the call filled in.
         """
         self.retval = retval
         self._creds = self._comm = self._ppid = None
@@ -369,21 +383,18 @@ class CallView:
         return values
 
     def keep_paths(self) -> None:
-        """Every PATH[n] now, at the call's entry, for an exit that tests or shows them:
-        the file the kernel looks the name up as.  After the call a name may lead
-        elsewhere: `chdir("x")` from /tmp, resolved then, would be /tmp/x/x, a chroot
-        its path twice, an execve through a close-on-exec dirfd a closed descriptor,
-        a rename over a symlinked directory of its own name a file it never touched.
-        Only a name whose final symlink leads nowhere yet (an O_CREAT through a
-        dangling link) is worked out again at the exit, when the call has made its
-        file.  Kept aside until asked for: a text fallback is reported only if some
-        filter or output uses the path."""
+        """PATH[n] of an `AT_ENTRY` call (chdir, chroot, execve, rename) now, at its
+        entry, for an exit that tests or shows it: after the call the name may lead
+        elsewhere.  Kept aside until asked for: a text fallback is reported only if
+        some filter or output uses the path."""
         early = self._early = {}
-        for index in self.shape.paths:  # (again if a before filter read it: `dangling`)
-            errors: list[OSError] = []
-            dangling: list[int] = []
-            found = self._walk(index, errors, dangling)
-            early[index] = (found, errors[0] if errors else None, bool(dangling))
+        paths = self._paths or {}
+        for index in self.shape.at_entry:
+            if index in paths:  # (a before rule's filter read it)
+                early[index] = (paths[index], None)
+            else:
+                errors: list[OSError] = []
+                early[index] = (self._walk(index, errors), errors[0] if errors else None)
 
     def _decode(self, index: int):
         shape = self.shape
@@ -470,17 +481,14 @@ class CallView:
         early = self._early
         if early is None or index not in early:
             return self._walk(index, text_fallbacks)
-        found, error, again = early[index]
-        if again and self.retval is not None:  # (the call may have made the file now)
-            return self._walk(index, text_fallbacks)
+        found, error = early[index]
         if error is not None:
-            early[index] = (found, None, again)
+            early[index] = (found, None)
             if not text_fallbacks:
                 text_fallbacks.append(error)  # said once (RuleConsumer.after_stop)
         return found
 
-    def _walk(self, index: int, fallbacks: list[OSError],
-              dangling: list[int] | None = None) -> bytes | None:
+    def _walk(self, index: int, fallbacks: list[OSError]) -> bytes | None:
         """PATH[n]: the absolute path of the file the call names.
 
         Its directories are resolved as the kernel resolves them (symlinks, `..`,
@@ -489,8 +497,7 @@ class CallView:
         O_NOFOLLOW act on a symlink itself).  Paths read as sctrace's root sees them,
         as CWD does.  A directory that cannot be opened (it does not exist: the call
         will fail) is normalised as text; the first time that happens for another
-        reason (a shortage of ours) the error goes to `fallbacks`.  A final symlink
-        that leads nowhere (yet) leaves the name as written, and `index` in `dangling`.
+        reason (a shortage of ours) the error goes to `fallbacks`.
         """
         value = self.value(index)
         if value.__class__ is not bytes:
@@ -508,9 +515,8 @@ class CallView:
         elif self._follows_last():
             try:  # (the file a final symlink leads to: what open or execve acts on)
                 return self._call.task.real_file(link, name, jail)
-            except OSError:  # no such file (yet: O_CREAT through a dangling link): as written
-                if dangling is not None:
-                    dangling.append(index)
+            except OSError:
+                pass  # no such file (yet: O_CREAT through a dangling link): as written
         try:
             directory = self._call.task.real_directory(link, head, jail)
         except OSError as exc:

@@ -29,7 +29,7 @@ from ...rules.values import MASK64, const_value
 from ...syscalls import NO_RETURN, X86_64, FromStruct, Variant, table
 from ...syscalls import Syscall as SyscallSpec
 from . import context
-from .context import ROOT_CHANGERS, CallShape, CallView
+from .context import AT_ENTRY, ROOT_CHANGERS, CallShape, CallView
 from .policy import build_policy
 
 Emit = Callable[[Event], None]
@@ -53,9 +53,10 @@ class _Plan:
         self.traced_at_entry = traced and name in NO_RETURN
         self.traced = traced and not self.traced_at_entry
         self.want_exit = bool(self.after) or self.traced
-        # PATH[n] that the exit tests or shows are worked out at entry (CallView.keep_paths).
-        self.keep_paths = (shown_paths and self.want_exit) or any(
-            b.filter.needs_paths for b in self.after)
+        # A call whose names lead elsewhere after it (chdir, chroot, execve, rename) has
+        # the PATH[n] its exit tests or shows worked out at entry (CallView.keep_paths).
+        self.keep_paths = name in AT_ENTRY and (
+            (shown_paths and self.want_exit) or any(b.filter.needs_paths for b in self.after))
         variants = {id(b.variant): b.variant for b in self.before + self.after}
         variants[_PLAIN] = None
         self.shapes = {key: _shape(real, variant) for key, variant in variants.items()}
