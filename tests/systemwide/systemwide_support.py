@@ -14,6 +14,7 @@ import os
 import struct
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from syscalltrack.bpf.prog import Program, raw_tp_context
 from syscalltrack.engines.systemwide import codegen
@@ -121,3 +122,17 @@ class Context:
 
     def path_last(self, index: int) -> bytes | None:
         return None
+
+
+def long_path(work: Path, size: int) -> str:
+    """A path of exactly ``size`` bytes under ``work``, in directories that do not exist
+    (components of at most 60 bytes: only the whole name can be too long)."""
+    head = f"{work}/"
+    parts, left = [], size - len(head)
+    while left > 0:
+        part = min(left, 60)
+        parts.append("d" * (part - 1) + "/" if left > part else "f" * part)
+        left -= part
+    path = head + "".join(parts)
+    assert len(path) == size
+    return path

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
-from systemwide_support import rule
+from systemwide_support import long_path, rule
 
 from syscalltrack.engines.systemwide import SystemwideEngine
 from syscalltrack.events import Cut, Event, LogFormat, from_json, to_json
@@ -23,19 +22,6 @@ from syscalltrack.rules import load_rules
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: bpf() and tracefs")
 SAFETY_POLL = 5.0
 RECORD = 256  # SystemwideEngine's default record_string
-
-
-def long_path(work: Path, size: int) -> str:
-    """A path of exactly ``size`` bytes under ``work``, in directories that do not exist."""
-    head = f"{work}/"
-    parts, left = [], size - len(head)
-    while left > 0:
-        part = min(left, 60)
-        parts.append("d" * (part - 1) + "/" if left > part else "f" * part)
-        left -= part
-    path = head + "".join(parts)
-    assert len(path) == size
-    return path
 
 
 def unlink_and_collect(text: str, paths: list[str]):

@@ -16,10 +16,9 @@ import ctypes
 import errno
 import mmap
 import os
-from pathlib import Path
 
 import pytest
-from systemwide_support import Bench, rule
+from systemwide_support import Bench, long_path, rule
 
 from syscalltrack.engines.systemwide import SystemwideEngine, codegen
 from syscalltrack.engines.systemwide.layout import KIND_UNDECIDED, KIND_UNREADABLE
@@ -140,20 +139,6 @@ def test_names_ending_where_readable_memory_ends(pages):
         torn = pages.before_border(name(100, b".conf"))
         assert kernel_unlink(torn) == errno.EFAULT
         assert run(torn) == (OTHER, True, KIND_UNREADABLE + 1)
-
-
-def long_path(work: Path, size: int) -> str:
-    """A path of exactly ``size`` bytes under ``work``, in directories that do not exist
-    (components of at most 60 bytes: only the whole name can be too long)."""
-    head = f"{work}/"
-    parts, left = [], size - len(head)
-    while left > 0:
-        part = min(left, 60)
-        parts.append("d" * (part - 1) + "/" if left > part else "f" * part)
-        left -= part
-    path = head + "".join(parts)
-    assert len(path) == size
-    return path
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
