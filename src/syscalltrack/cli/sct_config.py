@@ -69,7 +69,6 @@ def _read_upload(name: str) -> tuple[bytes | None, int | None]:
 
 
 def _too_large(name: str, size: int | None, request: int | None = None) -> int:
-    limit = protocol.MAX_REQUEST
     if size is None:
         what = "it holds more than"
     elif request is None:
@@ -78,9 +77,9 @@ def _too_large(name: str, size: int | None, request: int | None = None) -> int:
         what = (f"it is {size} bytes, but {request} bytes as an upload request (JSON "
                 "escapes newlines, tabs, quotes, backslashes and non-ASCII characters), "
                 "more than")
-    print(f"sct_config: cannot upload '{printable(name)}': {what} the {limit} bytes "
-          f"({limit / (1 << 20):g} MiB) the daemon takes in one upload; nothing was sent, "
-          "the loaded rules are unchanged", file=sys.stderr)
+    print(f"sct_config: cannot upload '{printable(name)}': {what} the {client.limit_text()} "
+          "the daemon takes in one upload; nothing was sent, the loaded rules are unchanged",
+          file=sys.stderr)
     return 1
 
 

@@ -40,13 +40,13 @@ class RequestTooLarge(DaemonError):
 
     def __init__(self, op: str, size: int):
         self.op, self.size, self.limit = op, size, protocol.MAX_REQUEST
-        super().__init__(f"the '{op}' request is {size} bytes, more than the {self.limit} "
-                         f"bytes ({_mib(self.limit)}) the daemon takes in one request; "
-                         "nothing was sent")
+        super().__init__(f"the '{op}' request is {size} bytes, more than the "
+                         f"{limit_text()} the daemon takes in one request; nothing was sent")
 
 
-def _mib(size: int) -> str:
-    return f"{size / (1 << 20):g} MiB"
+def limit_text() -> str:
+    """The request limit in words, as the tools tell it: `4194304 bytes (4 MiB)`."""
+    return f"{protocol.MAX_REQUEST} bytes ({protocol.MAX_REQUEST / (1 << 20):g} MiB)"
 
 
 def encode(op: str, **payload) -> bytes:

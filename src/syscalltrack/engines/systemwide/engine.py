@@ -65,6 +65,7 @@ from ...bpf.sys import BpfError
 from ...events.event import Cut, Event, Lost, SockAddr, Undecided, Unreadable
 from ...events.view import EventView, Memo, Records
 from ...rules import ActionType, Diagnostic, RuleError, RuleSet, When, rule_text
+from ...rules.errors import printable
 from ...syscalls import ArgKind, FromStruct, filled_length
 from . import codegen
 from .codegen import AFTER, COUNTER_FIELDS, COUNTERS, DFA, EVENTS, SCRATCH, Plan
@@ -137,7 +138,7 @@ def _too_big(spec, exc: BpfError) -> RuleError:
     call = f"{spec.syscall.abi}:{spec.syscall.name} ({spec.when.value})"
     return RuleError([Diagnostic(
         b.rule.pos_of("filter_expression"),
-        f"rule '{b.rule.name}': the kernel refused the program for {call}, "
+        f"rule '{printable(b.rule.name)}': the kernel refused the program for {call}, "
         f"{len(spec.instructions)} instructions for {len(spec.rules)} rule(s), "
         f"{errno.errorcode.get(exc.errno, exc.errno)} ({os.strerror(exc.errno)}): "
         "its filters are too big for the verifier; use fewer string tests per call")
