@@ -278,10 +278,9 @@ class CallView:
         """The name's last component as written: where the call acts on it (unlink,
         lstat), not on what a final symlink leads to, PATH[index] ends with it (see
         `_walk`), and a filter can rule a literal out before resolving anything."""
-        value = self.value(index)
-        if value.__class__ is not bytes:
+        name = self._as_written(index)
+        if name is None:
             return None
-        name = self._joined.get(index, value) if self._joined else value
         last = name.rpartition(b"/")[2]
         if last in (b"", b".", b"..") or self._follows_last():
             return None
@@ -488,6 +487,14 @@ class CallView:
                 text_fallbacks.append(error)  # said once (RuleConsumer.after_stop)
         return found
 
+    def _as_written(self, index: int) -> bytes | None:
+        """Path argument `index` as the caller wrote it (a classic rule's view of an *at
+        call shows it joined to its dirfd: `_on_dirfd`); None if it is no string read."""
+        value = self.value(index)
+        if value.__class__ is not bytes:
+            return None
+        return self._joined.get(index, value) if self._joined else value
+
     def _walk(self, index: int, fallbacks: list[OSError]) -> bytes | None:
         """PATH[n]: the absolute path of the file the call names.
 
@@ -499,11 +506,10 @@ class CallView:
         will fail) is normalised as text; the first time that happens for another
         reason (a shortage of ours) the error goes to `fallbacks`.
         """
-        value = self.value(index)
-        if value.__class__ is not bytes:
+        name = self._as_written(index)
+        if name is None:
             return None
         jail = self._jailed()
-        name = self._joined.get(index, value) if self._joined else value  # (as written)
         if name[:1] == b"/" and not jail:
             link = b"root"
         else:
