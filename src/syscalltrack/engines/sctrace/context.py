@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
-import socket
 import struct
 import time
 
@@ -27,6 +26,10 @@ from ...syscalls.constants import AT_FDCWD
 
 STRING_LIMIT = 4096
 SOCKADDR_LIMIT = 128  # sizeof(struct sockaddr_storage): no address is longer
+# Linux's address family numbers (socket.AF_*, without importing socket at start-up):
+# AF_UNIX's path runs to its NUL; AF_INET's and AF_INET6's struct sizes.
+_AF_UNIX = 1
+_SOCKADDR_SIZES = {2: 16, 10: 28}
 _UNKNOWN_IDS = procfs.Credentials(-1, -1, -1, -1, -1, -1, -1, -1, -1)
 _UNKNOWN_ID_FIELDS = (-1,) * 6  # uid, euid, suid, gid, egid, sgid
 _OPEN_HOW = struct.Struct("<QQQ")  # struct open_how: flags, mode, resolve
@@ -434,9 +437,9 @@ class CallView:
             return SockAddr.decode(memory.read(addr, size) if size else b"")
         head = memory.read(addr, 2)
         family = int.from_bytes(head, "little")
-        if family == socket.AF_UNIX:  # up to its NUL: the rest may not be mapped
+        if family == _AF_UNIX:  # up to its NUL: the rest may not be mapped
             return SockAddr.decode(head + memory.read_string(addr + 2, 108)[0])
-        size = {socket.AF_INET: 16, socket.AF_INET6: 28}.get(family)
+        size = _SOCKADDR_SIZES.get(family)
         return SockAddr.decode(memory.read(addr, size) if size else head)
 
     def sockaddr(self, index: int) -> SockAddr | None:
