@@ -6,7 +6,6 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from ..daemon.client import DaemonError, NotLoaded
 from ..rules import RuleError
 
 Runner = Callable[[argparse.Namespace], int]
@@ -31,9 +30,6 @@ def run(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None) -> i
     except RuleError as err:
         print(err, file=sys.stderr)
         return 1
-    except (NotLoaded, DaemonError) as err:
-        print(f"{prog}: {err}", file=sys.stderr)
-        return 1
     except BrokenPipeError:
         return 1
     except OSError as err:
@@ -43,3 +39,14 @@ def run(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None) -> i
         return 1
     except KeyboardInterrupt:
         return 130
+    except _daemon_errors() as err:  # last: worked out only for what none above caught
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 1
+
+
+def _daemon_errors() -> tuple[type[Exception], ...]:
+    """The daemon client's errors, imported only once an exception gets this far: the
+    client brings socket and json, which sctrace's start-up does not need."""
+    from ..daemon.client import DaemonError, NotLoaded
+
+    return NotLoaded, DaemonError

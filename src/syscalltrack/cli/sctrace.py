@@ -11,7 +11,6 @@ import contextlib
 import errno
 import os
 import sys
-from pathlib import Path
 
 from ..engines.sctrace import attach, run_command
 from ..events import Event, unknown_macros
@@ -82,7 +81,7 @@ def trace(args: argparse.Namespace) -> int:
                          "or -p PID to attach to a running process")
     if args.format is not None:
         _check_format(args.format)
-    ruleset = load_rules(Path(args.rules)) if args.rules else RuleSet(())
+    ruleset = _load_rules_file(args.rules) if args.rules else RuleSet(())
     names = selection(args.expr)
     if not args.rules and not names:
         names = selection("trace=all")
@@ -109,6 +108,21 @@ def trace(args: argparse.Namespace) -> int:
             from None
     finally:
         log.close()
+
+
+def _load_rules_file(name: str) -> RuleSet:
+    """`load_rules(pathlib.Path(name))`, without importing pathlib (start-up time)."""
+    name = _path_name(name)
+    with open(name, "rb") as file:
+        return load_rules(file.read(), name)
+
+
+def _path_name(name: str) -> str:
+    """`str(pathlib.PurePosixPath(name))`, the name the rules are read by and messages
+    show: repeated slashes and `.` parts dropped, `..` kept, two leading slashes kept."""
+    rel = name.lstrip("/")
+    root = "//" if len(name) - len(rel) == 2 else "/" if rel != name else ""
+    return root + "/".join(part for part in rel.split("/") if part not in ("", ".")) or "."
 
 
 def notice(message: str) -> None:

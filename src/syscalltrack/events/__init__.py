@@ -15,7 +15,6 @@ from .format import (
     quote,
     unknown_macros,
 )
-from .jsonfmt import JSONEventError, from_json, to_json
 
 __all__ = [
     "DEFAULT_FORMAT",
@@ -39,3 +38,16 @@ __all__ = [
     "to_json",
     "unknown_macros",
 ]
+
+
+# The JSON names come from jsonfmt on first use: json and base64 cost start-up time that
+# text output (sctrace's) does not need.
+_JSON_NAMES = ("JSONEventError", "from_json", "to_json")
+
+
+def __getattr__(name: str):
+    if name in _JSON_NAMES:
+        from . import jsonfmt
+
+        return getattr(jsonfmt, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

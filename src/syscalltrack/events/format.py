@@ -51,13 +51,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from ..syscalls import Arg, ArgKind
 from ..syscalls.constants import ADDRESS_FAMILIES, AT_FDCWD, AT_FLAGS, MODES, OPEN_FLAGS
 from .event import ArgValue, Cut, Event, SockAddr, Unreadable
 from .view import EventView, Memo, Template
+
+if TYPE_CHECKING:
+    from datetime import tzinfo
 
 DEFAULT_FORMAT = "syscall: %pid[%barecomm]: %sid_%sname(%params) (rule %ruleid)"
 
@@ -387,6 +390,8 @@ class _Clock:
     def __call__(self, timestamp_ns: int) -> str:
         second, ns = divmod(timestamp_ns, 1_000_000_000)
         if second != self._second:
+            from datetime import UTC, datetime  # once a second; not at start-up
+
             when = datetime.fromtimestamp(second, self._tz or UTC)
             if self._tz is None:
                 when = when.astimezone()

@@ -7,14 +7,11 @@ and kept, since a handful of rules yields a handful of formats.
 
 from __future__ import annotations
 
-import json as _json
 from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
 from .event import Event, Lost, StreamItem, Undecided
 from .format import DEFAULT_FORMAT, Limits, LogFormat, escape, escape_bracketed
-from .jsonfmt import for_view as json_for_view
-from .jsonfmt import to_dict, to_json
 from .view import EventView, Records
 
 # sctrace's strace-like view of calls no rule matched: the default format with
@@ -33,13 +30,19 @@ class Renderer:
         self._formats: dict[str, LogFormat] = {}
         # What this renderer compiled per view; goes when the view does (rules replaced).
         self._views: WeakKeyDictionary[EventView, Callable[[tuple], str]] = WeakKeyDictionary()
+        # JSON's modules (jsonfmt: json, base64) are imported only for JSON output:
+        # a text renderer's start-up (sctrace's) does without them.
+        if json:
+            from . import jsonfmt
+
+            self._to_json = jsonfmt.to_json
 
     def __call__(self, item: StreamItem) -> str:
         if item.__class__ is not Event:
             return self.notice(item)
         event = item
         if self.json:
-            return to_json(event)
+            return self._to_json(event)
         return self._format(event.log_format, event.rule).render(event)
 
     def _format(self, log_format: str | None, rule: str | None) -> LogFormat:
@@ -75,7 +78,9 @@ class Renderer:
             item, json = view.item, self.json
             return lambda r: _notice(item(r), json)
         if self.json:
-            return json_for_view(view)
+            from . import jsonfmt
+
+            return jsonfmt.for_view(view)
         return self._format(view.log_format, view.rule).for_view(view)
 
     def notice(self, item: Lost | Undecided) -> str:
@@ -84,16 +89,11 @@ class Renderer:
 
 
 def _notice(item: Lost | Undecided, json: bool) -> str:
+    if json:
+        return _json_notice(item)
     if item.__class__ is Lost:
-        if json:
-            return _json.dumps({"notice": "lost", "count": item.count, "where": "kernel",
-                                "rule": item.rule})
         return (f"-- {item.count} events lost in the kernel (rule {escape(_b(item.rule))}: "
                 "ring buffer full) --")
-    if json:
-        return _json.dumps({"notice": "undecided", "rule": item.rule,
-                            **({"reason": item.reason} if item.reason else {}),
-                            "event": to_dict(item.event)})
     e = item.event
     why = f"{item.reason}; " if item.reason else ""
     # The call's arguments too: an admin must see which file a call the rule could not
@@ -101,6 +101,19 @@ def _notice(item: Lost | Undecided, json: bool) -> str:
     return (f"-- rule {escape(_b(item.rule))} undecided in the kernel for "
             f"{e.pid}[{escape_bracketed(e.comm)}] {e.name}({_PARAMS.render(e)}): {why}"
             "no action taken --")
+
+
+def _json_notice(item: Lost | Undecided) -> str:
+    import json
+
+    from . import jsonfmt
+
+    if item.__class__ is Lost:
+        return json.dumps({"notice": "lost", "count": item.count, "where": "kernel",
+                           "rule": item.rule})
+    return json.dumps({"notice": "undecided", "rule": item.rule,
+                       **({"reason": item.reason} if item.reason else {}),
+                       "event": jsonfmt.to_dict(item.event)})
 
 
 _PARAMS = LogFormat("%params")

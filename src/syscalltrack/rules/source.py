@@ -17,13 +17,11 @@ import hashlib
 import os
 import pickle
 import stat
-import tempfile
-from pathlib import Path
 
 from .ast import RuleFile
 from .errors import Diagnostic, RuleError
 
-_HERE = Path(__file__).resolve().parent
+_HERE = os.path.dirname(os.path.realpath(__file__))  # not pathlib: start-up time
 # What a tree depends on: the grammar, the code building it, the classes it is made of.
 _TREE_SOURCES = ("grammar.lark", "parser.py", "ast.py")
 KEEP = 64  # parsed files kept; the oldest go first
@@ -48,7 +46,8 @@ def cache_dir() -> str | None:
 def _tree_digest() -> str:
     digest = hashlib.sha256()
     for name in _TREE_SOURCES:
-        digest.update((_HERE / name).read_bytes())
+        with open(os.path.join(_HERE, name), "rb") as file:
+            digest.update(file.read())
     return digest.hexdigest()
 
 
@@ -84,6 +83,8 @@ def parse(text: str, filename: str = "<rules>",
 
 def _store(path: str, result: RuleFile) -> None:
     """Write atomically (a reader never sees half a file), then keep the newest KEEP."""
+    import tempfile  # only on a miss: it costs start-up time
+
     directory = os.path.dirname(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".rules-ast-")

@@ -10,11 +10,7 @@ asks the password database at load time, as the original did.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import grp
-import ipaddress
 import os
-import pwd
 
 from ..syscalls import CONSTANTS, NO_RETURN, ArgKind, Syscall, table
 from ..syscalls.constants import ERRNO
@@ -70,6 +66,8 @@ def arg_decl(arg) -> str:
 
 
 def _did_you_mean(name: str, candidates) -> str:
+    import difflib  # here and in macro_value: only for the rules that need them (start-up)
+
     close = difflib.get_close_matches(name, candidates, n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
 
@@ -369,6 +367,10 @@ class _RuleChecker:
                 self.error(call.pos, f"htons takes a port from 0 to 65535, not {port}")
                 return None
             return ((port & 0xFF) << 8) | (port >> 8)
+        import grp
+        import ipaddress
+        import pwd
+
         text = os.fsdecode(arg.value)
         try:
             if call.func == "usernametoid":
