@@ -5,14 +5,12 @@ where they are used: JSON output, a rule-cache miss, a rule's error hint or
 name-to-number macro, the first socket address or `%time` rendered, a daemon error.
 """
 
-import itertools
 import os
 import subprocess
 import sys
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import syscalltrack
-from syscalltrack.cli.sctrace import _path_name
 
 DEFERRED = {
     "base64", "datetime", "difflib", "grp", "ipaddress", "json", "pathlib", "pwd",
@@ -28,10 +26,3 @@ def test_importing_sctrace_leaves_out_the_deferred_modules():
         env={**os.environ, "PYTHONPATH": str(src)}, capture_output=True, text=True, check=True)
     assert DEFERRED & set(run.stdout.split()) == set()
 
-
-def test_the_rule_file_is_named_as_pathlib_names_it():
-    # sctrace read -c RULES as pathlib.Path(RULES), whose spelling messages show.
-    for n in range(1, 7):
-        for parts in itertools.product(("/", ".", "..", "r"), repeat=n):
-            name = "".join(parts)
-            assert _path_name(name) == str(PurePosixPath(name)), name

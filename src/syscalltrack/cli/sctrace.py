@@ -111,18 +111,10 @@ def trace(args: argparse.Namespace) -> int:
 
 
 def _load_rules_file(name: str) -> RuleSet:
-    """`load_rules(pathlib.Path(name))`, without importing pathlib (start-up time)."""
-    name = _path_name(name)
+    """The rules in file `name`, which messages call by the name given (as gcc does); not
+    through pathlib, whose import costs start-up time."""
     with open(name, "rb") as file:
         return load_rules(file.read(), name)
-
-
-def _path_name(name: str) -> str:
-    """`str(pathlib.PurePosixPath(name))`, the name the rules are read by and messages
-    show: repeated slashes and `.` parts dropped, `..` kept, two leading slashes kept."""
-    rel = name.lstrip("/")
-    root = "//" if len(name) - len(rel) == 2 else "/" if rel != name else ""
-    return root + "/".join(part for part in rel.split("/") if part not in ("", ".")) or "."
 
 
 def notice(message: str) -> None:
