@@ -229,3 +229,24 @@ def test_a_call_that_moves_no_name_is_not_worked_out_at_entry(tmp_path, monkeypa
         lambda event: None, print, capture={"paths"})
     assert code == 0
     assert kept == []
+
+
+RMDIR_THROUGH_ITS_LINK = """
+import os
+os.rmdir("L/../d1")  # L -> <tmp>/b/d1: L/.. is <tmp>/b, and the call removes b/d1, L's end
+"""
+
+
+def test_an_rmdir_through_a_link_to_the_directory_it_removes_shows_that_directory(tmp_path):
+    # After the call L dangles: the same name worked out at the exit could only be taken
+    # as text, <tmp>/a/d1, a directory that never existed.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b" / "d1").mkdir(parents=True)
+    (tmp_path / "a" / "L").symlink_to(tmp_path / "b" / "d1")
+    rules = rule("rmdir", "type = LOG\nlog_format {%path = %retval}", when="after",
+                 filter_=f'PATH[1] == "{tmp_path}/b/d1"')
+    run = sctrace(tmp_path, rules, "python3", "-c", RMDIR_THROUGH_ITS_LINK,
+                  cwd=tmp_path / "a")
+    assert run.code == 0, run.err
+    assert run.log == [f'"{tmp_path}/b/d1" = 0']
+    assert not (tmp_path / "b" / "d1").exists()
