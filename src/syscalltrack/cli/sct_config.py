@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> int:
     """Validate a rule file and say what each rule watches."""
-    ruleset = load_rules(Path(args.file))
+    ruleset = load_rules(Path(args.file), args.file)  # named as given, as sctrace does
     count = len(ruleset.rules)
     print(f"{count} rule{'s' if count != 1 else ''} OK")
     for rule in ruleset.rules:

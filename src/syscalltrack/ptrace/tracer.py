@@ -19,6 +19,7 @@ import errno as _errno
 import os
 import resource
 import select
+import shutil
 import signal
 import threading
 import time
@@ -164,7 +165,7 @@ class Tracer:
         env = dict(os.environ if env is None else env)
         path = argv[0]
         if "/" not in path:
-            found = _find_command(path, env.get("PATH", os.defpath))
+            found = shutil.which(path, path=env.get("PATH", os.defpath))
             if found is None:
                 raise SpawnError(_errno.ENOENT, f"{path}: command not found", path)
             path = found
@@ -927,16 +928,6 @@ def _more_descriptors() -> tuple[int, int]:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (found[1], found[1]))
     return found
-
-
-def _find_command(name: str, search: str) -> str | None:
-    """The first executable file `name` along `search` (a PATH), as a shell finds it:
-    shutil.which, without the 4 ms its import adds to every start-up."""
-    for directory in search.split(os.pathsep):
-        candidate = os.path.join(directory or os.curdir, name)
-        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
-            return candidate
-    return None
 
 
 def _child(go_r, go_w, err_r, err_w, path, argv, env, cwd, filt, fds, nofile) -> None:
