@@ -22,14 +22,14 @@ from ...ptrace import MemoryAccessError, Syscall
 from ...ptrace import proc as procfs
 from ...syscalls import Arg, ArgKind, FromStruct, Variant, filled_length
 from ...syscalls import Syscall as SyscallSpec
-from ...syscalls.constants import AT_FDCWD
+from ...syscalls.constants import ADDRESS_FAMILIES, AT_FDCWD
 
 STRING_LIMIT = 4096
 SOCKADDR_LIMIT = 128  # sizeof(struct sockaddr_storage): no address is longer
-# Linux's address family numbers (socket.AF_*, without importing socket at start-up):
-# AF_UNIX's path runs to its NUL; AF_INET's and AF_INET6's struct sizes.
-_AF_UNIX = 1
-_SOCKADDR_SIZES = {2: 16, 10: 28}
+# From the constants table (importing socket for them costs start-up time): AF_UNIX's
+# path runs to its NUL; the sizes of AF_INET's and AF_INET6's structs.
+_AF_UNIX = ADDRESS_FAMILIES["AF_UNIX"]
+_SOCKADDR_SIZES = {ADDRESS_FAMILIES["AF_INET"]: 16, ADDRESS_FAMILIES["AF_INET6"]: 28}
 _UNKNOWN_IDS = procfs.Credentials(-1, -1, -1, -1, -1, -1, -1, -1, -1)
 _UNKNOWN_ID_FIELDS = (-1,) * 6  # uid, euid, suid, gid, egid, sgid
 _OPEN_HOW = struct.Struct("<QQQ")  # struct open_how: flags, mode, resolve
