@@ -58,7 +58,9 @@ def test_what_the_ring_holds_is_delivered_before_the_engine_goes(tracker, tmp_pa
         if how != "SIGTERM":
             client.answer(answers, how.split()[0])
     if how == "delete":
-        assert tracker.status()["events"] == {"delivered": N, "kernel_lost": 0}
+        # (At least N: other processes' undecided mkdirats count as delivered too.)
+        counts = tracker.status()["events"]
+        assert counts["kernel_lost"] == 0 and counts["delivered"] >= N, counts
         wait_for(lambda: len(reader.lines) >= N, "the reader's lines")
     else:
         wait_for(lambda: not alive_process(pid), "the daemon to exit")
