@@ -101,23 +101,26 @@ ROOT_CHANGERS = ("chroot", "pivot_root", "setns", "unshare")
 # Calls whose own names no longer lead, after them, where they led at entry: they move
 # the cwd or root a name starts from (`chdir("x")` from /tmp, resolved after it, would
 # be /tmp/x/x; `chroot("/srv/j")` /srv/j/srv/j), close descriptors a name may go through
-# (execve: a close-on-exec dirfd, `/proc/self/fd/3`), or move, remove or unmount what a
-# name goes through (a rename over a symlinked directory of its own name; `rmdir("L/../d")`
-# with L a link to that d, which dangles after it). The PATH[n] their exit tests or shows
-# is worked out at entry. For any other call the exit's PATH is the entry's but for races
-# with other processes, and it is worked out then (an O_CREAT through a dangling final
-# symlink has made its file by then).
+# (execve: a close-on-exec dirfd, `/proc/self/fd/3`), or move what a name goes through
+# (a rename over a symlinked directory of its own name). The PATH[n] their exit tests or
+# shows is worked out at entry. For any other call the exit's PATH is the entry's but
+# for races with other processes, and it is worked out then (an O_CREAT through a
+# dangling final symlink has made its file by then).
 AT_ENTRY = frozenset({"chdir", "fchdir", "chroot", "pivot_root", "execve", "execveat",
-                      "rename", "renameat", "renameat2", "rmdir", "unlink", "unlinkat",
-                      "umount2"})
+                      "rename", "renameat", "renameat2"})
 
 # PATH[n] resolved as text for a reason other than the caller's own walk failing (the
 # call will fail then, and text is right): sctrace out of descriptors or memory, or
-# refused a directory the caller may enter.  There a symlinked directory can go around
-# a rule: the first such error, which the engine reports once (RuleConsumer.after_stop).
+# refused a directory the caller may enter, or, at the exit of a call that succeeded, a
+# directory gone since (the call removed or moved what its own name went through:
+# `rmdir("L/../d")` with L a link to that d; or another process did).  There a symlinked
+# directory can go around a rule: the first such error, which the engine reports once
+# (RuleConsumer.after_stop).
 # Module state: one tracer per process.
 text_fallbacks: list[OSError] = []
 _CALL_FAILS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
+_GONE = ("its directory no longer led anywhere when the call returned: the call, or another "
+         "process, removed or moved what the name went through")
 _BELOW_DIRFD = 0x08 | 0x10  # openat2's RESOLVE_BENEATH | RESOLVE_IN_ROOT
 # Calls that act on what a final symlink leads to, by name or family (i386 `stat64` is a
 # `stat`, `utimensat_time64` a `utimensat`): always; the opens, unless O_NOFOLLOW or
@@ -531,8 +534,11 @@ class CallView:
         try:
             directory = self._call.task.real_directory(link, head, jail)
         except OSError as exc:
-            if exc.errno not in _CALL_FAILS and not fallbacks:
-                fallbacks.append(exc)
+            if not fallbacks:
+                if exc.errno not in _CALL_FAILS:
+                    fallbacks.append(exc)
+                elif self.retval is not None and self.retval >= 0:
+                    fallbacks.append(OSError(exc.errno, _GONE))
             return self._lexical(index, name, jail)
         if not last:
             return directory
