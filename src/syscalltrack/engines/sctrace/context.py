@@ -135,6 +135,9 @@ _OPENS = {"open": 1, "openat": 2, "openat2": 2}
 _O_NOFOLLOW, _O_CREAT_EXCL = 0o400000, 0o100 | 0o200
 _AT_SYMLINK_NOFOLLOW, _AT_SYMLINK_FOLLOW = 0x100, 0x400
 _UMOUNT_NOFOLLOW, _FSPICK_SYMLINK_NOFOLLOW, _FAN_MARK_DONT_FOLLOW = 0x8, 0x2, 0x4
+# An MNT_EXPIRE umount2 is taken as written too: opening the mount to find it would touch
+# it, and a mount touched between two such calls never expires (mntput clears the mark).
+_MNT_EXPIRE = 0x4
 _IN_DONT_FOLLOW = 0x02000000
 _FOLLOWING_UNLESS = {  # call: (flags argument, the bit that says "do not follow")
     "execveat": (4, _AT_SYMLINK_NOFOLLOW), "fchmodat2": (3, _AT_SYMLINK_NOFOLLOW),
@@ -145,7 +148,7 @@ _FOLLOWING_UNLESS = {  # call: (flags argument, the bit that says "do not follow
     "removexattrat": (2, _AT_SYMLINK_NOFOLLOW), "file_getattr": (4, _AT_SYMLINK_NOFOLLOW),
     "file_setattr": (4, _AT_SYMLINK_NOFOLLOW), "open_tree": (2, _AT_SYMLINK_NOFOLLOW),
     "open_tree_attr": (2, _AT_SYMLINK_NOFOLLOW), "mount_setattr": (2, _AT_SYMLINK_NOFOLLOW),
-    "umount2": (1, _UMOUNT_NOFOLLOW), "fspick": (2, _FSPICK_SYMLINK_NOFOLLOW),
+    "umount2": (1, _UMOUNT_NOFOLLOW | _MNT_EXPIRE), "fspick": (2, _FSPICK_SYMLINK_NOFOLLOW),
     "fanotify_mark": (1, _FAN_MARK_DONT_FOLLOW), "inotify_add_watch": (2, _IN_DONT_FOLLOW)}
 _FOLLOWING_IF = {"linkat": (4, _AT_SYMLINK_FOLLOW), "name_to_handle_at": (4, _AT_SYMLINK_FOLLOW)}
 
