@@ -81,7 +81,7 @@ def preflight(compat: bool = True) -> None:
     except OSError as err:
         raise StartupError(f"tracefs is missing and could not be mounted: {err}") from None
     # Asked in a child, as every kernel fact is (bpf.isolate): tp_btf's probe parses the
-    # kernel's BTF, ~25 MB the daemon would keep for good (idle RSS 70 MB, not 45).
+    # kernel's BTF, ~25 MB the daemon would keep for good (idle RSS 70 MB, not 42).
     for probe, hint in in_child(lambda: _needs(compat)):
         if not probe:
             raise StartupError(f"the kernel refuses what the tracker needs: {probe.reason}"
