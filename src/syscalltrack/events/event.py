@@ -8,12 +8,9 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from ..syscalls import Arg
-from ..syscalls.constants import ADDRESS_FAMILIES
+from ..syscalls.constants import AF_INET, AF_INET6, AF_UNIX
 
 NO_PATHS: Mapping[int, bytes] = MappingProxyType({})
-# Linux's numbers, from the constants table: importing socket for them costs start-up time.
-_AF_UNIX, _AF_INET, _AF_INET6 = (ADDRESS_FAMILIES[name]
-                                 for name in ("AF_UNIX", "AF_INET", "AF_INET6"))
 
 
 def _inet_ntop(family: int, packed: bytes) -> str:
@@ -47,13 +44,13 @@ class SockAddr:
         (as many as its length said). An abstract unix socket's name prints as `@name`,
         as ss(8) shows it; what is too short for its family keeps only the family."""
         family = int.from_bytes(raw[:2], "little")
-        if family == _AF_INET and len(raw) >= 8:
-            return cls(family, _inet_ntop(_AF_INET, raw[4:8]),
+        if family == AF_INET and len(raw) >= 8:
+            return cls(family, _inet_ntop(AF_INET, raw[4:8]),
                        int.from_bytes(raw[2:4], "big"), raw)
-        if family == _AF_INET6 and len(raw) >= 24:
-            return cls(family, _inet_ntop(_AF_INET6, raw[8:24]),
+        if family == AF_INET6 and len(raw) >= 24:
+            return cls(family, _inet_ntop(AF_INET6, raw[8:24]),
                        int.from_bytes(raw[2:4], "big"), raw)
-        if family == _AF_UNIX and len(raw) > 2:
+        if family == AF_UNIX and len(raw) > 2:
             path = raw[2:]
             path = b"@" + path[1:] if path[:1] == b"\0" else path.split(b"\0", 1)[0]
             return cls(family, path.decode("utf-8", "surrogateescape"), None, raw)

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..syscalls import Arg
-from ..syscalls.constants import ADDRESS_FAMILIES
+from ..syscalls.constants import AF_INET, AF_INET6
 from .ast import (
     SOCKADDR_FIELDS,
     STRING_VARIABLES,
@@ -53,8 +53,6 @@ if TYPE_CHECKING:  # engines hand decoded addresses in; the language only reads 
 
 BIT63 = 1 << 63
 MASK64 = (1 << 64) - 1
-# Linux's numbers, from the constants table: importing socket for them costs start-up time.
-_AF_INET, _AF_INET6 = ADDRESS_FAMILIES["AF_INET"], ADDRESS_FAMILIES["AF_INET6"]
 
 
 def wrap64(value: int) -> int:
@@ -152,7 +150,7 @@ def sockaddr_member(address: SockAddr | None, member: str) -> int | bytes | None
     """Field `member` of a decoded socket address; None when absent (see above)."""
     if address is None:
         return None
-    inet = address.family in (_AF_INET, _AF_INET6)
+    inet = address.family in (AF_INET, AF_INET6)
     if member == "family":
         return address.family
     if member == "port":
@@ -165,5 +163,5 @@ def sockaddr_member(address: SockAddr | None, member: str) -> int | bytes | None
             else None
     if member == "sin_addr":
         return int.from_bytes(address.raw[4:8], "little") \
-            if address.family == _AF_INET and len(address.raw) >= 8 else None
+            if address.family == AF_INET and len(address.raw) >= 8 else None
     raise ValueError(f"no socket address field {member!r}")

@@ -22,14 +22,11 @@ from ...ptrace import MemoryAccessError, Syscall
 from ...ptrace import proc as procfs
 from ...syscalls import Arg, ArgKind, FromStruct, Variant, filled_length
 from ...syscalls import Syscall as SyscallSpec
-from ...syscalls.constants import ADDRESS_FAMILIES, AT_FDCWD
+from ...syscalls.constants import AF_INET, AF_INET6, AF_UNIX, AT_FDCWD
 
 STRING_LIMIT = 4096
 SOCKADDR_LIMIT = 128  # sizeof(struct sockaddr_storage): no address is longer
-# From the constants table (importing socket for them costs start-up time): AF_UNIX's
-# path runs to its NUL; the sizes of AF_INET's and AF_INET6's structs.
-_AF_UNIX = ADDRESS_FAMILIES["AF_UNIX"]
-_SOCKADDR_SIZES = {ADDRESS_FAMILIES["AF_INET"]: 16, ADDRESS_FAMILIES["AF_INET6"]: 28}
+_SOCKADDR_SIZES = {AF_INET: 16, AF_INET6: 28}  # sockaddr_in, sockaddr_in6
 _UNKNOWN_IDS = procfs.Credentials(-1, -1, -1, -1, -1, -1, -1, -1, -1)
 _UNKNOWN_ID_FIELDS = (-1,) * 6  # uid, euid, suid, gid, egid, sgid
 _OPEN_HOW = struct.Struct("<QQQ")  # struct open_how: flags, mode, resolve
@@ -445,7 +442,7 @@ class CallView:
             return SockAddr.decode(memory.read(addr, size) if size else b"")
         head = memory.read(addr, 2)
         family = int.from_bytes(head, "little")
-        if family == _AF_UNIX:  # up to its NUL: the rest may not be mapped
+        if family == AF_UNIX:  # up to its NUL: the rest may not be mapped
             return SockAddr.decode(head + memory.read_string(addr + 2, 108)[0])
         size = _SOCKADDR_SIZES.get(family)
         return SockAddr.decode(memory.read(addr, size) if size else head)
