@@ -1,4 +1,4 @@
-"""What every tool shares: error reporting and exit codes."""
+"""What every tool shares: error reporting and exit codes, reading a rule file."""
 
 from __future__ import annotations
 
@@ -6,9 +6,16 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from ..rules import RuleError
+from ..rules import RuleError, RuleSet, load_rules
 
 Runner = Callable[[argparse.Namespace], int]
+
+
+def load_rules_file(name: str) -> RuleSet:
+    """The rules in file `name`, which messages call by the name given (as gcc does); not
+    through pathlib, whose import costs sctrace's start-up time."""
+    with open(name, "rb") as file:
+        return load_rules(file.read(), name)
 
 
 def run_tool(prog: str, doc: str | None,

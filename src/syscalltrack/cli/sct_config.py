@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from ..daemon import client, protocol
 from ..rules import load_rules
 from ..rules.errors import printable
-from .common import run_tool
+from .common import load_rules_file, run_tool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> int:
     """Validate a rule file and say what each rule watches."""
-    ruleset = load_rules(Path(args.file), args.file)  # named as given, as sctrace does
+    ruleset = load_rules_file(args.file)
     count = len(ruleset.rules)
     print(f"{count} rule{'s' if count != 1 else ''} OK")
     for rule in ruleset.rules:

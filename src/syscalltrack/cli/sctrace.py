@@ -19,9 +19,9 @@ from ..events.render import Renderer
 from ..events.view import VARIABLE_FIELDS, EventView
 from ..ptrace import PtraceError, SpawnError, proc
 from ..ptrace.tracer import SPIN_NS
-from ..rules import RuleSet, load_rules
+from ..rules import RuleSet
 from ..syscalls import table
-from .common import run_tool
+from .common import load_rules_file, run_tool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +81,7 @@ def trace(args: argparse.Namespace) -> int:
                          "or -p PID to attach to a running process")
     if args.format is not None:
         _check_format(args.format)
-    ruleset = _load_rules_file(args.rules) if args.rules else RuleSet(())
+    ruleset = load_rules_file(args.rules) if args.rules else RuleSet(())
     names = selection(args.expr)
     if not args.rules and not names:
         names = selection("trace=all")
@@ -108,13 +108,6 @@ def trace(args: argparse.Namespace) -> int:
             from None
     finally:
         log.close()
-
-
-def _load_rules_file(name: str) -> RuleSet:
-    """The rules in file `name`, which messages call by the name given (as gcc does); not
-    through pathlib, whose import costs start-up time."""
-    with open(name, "rb") as file:
-        return load_rules(file.read(), name)
 
 
 def notice(message: str) -> None:
