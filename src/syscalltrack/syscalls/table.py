@@ -201,35 +201,62 @@ _I386_UID16 = frozenset({"chown", "lchown", "fchown", "setuid", "setgid", "setre
 
 
 class SyscallTable:
-    """All system calls of all ABIs, with O(1) lookups by name and by number."""
+    """All system calls of all ABIs, with O(1) lookups by name and by number.
 
-    def __init__(self, rows: list[Syscall]):
-        self._by_nr: dict[tuple[str, int], Syscall] = {}
-        self._by_name: dict[tuple[str, str], Syscall] = {}
-        self._by_family: dict[str, list[Syscall]] = {}
+    A row becomes a `Syscall` when first asked for: working out every row's argument
+    types cost ~15 ms of each tool's start-up, and a run asks for a few rows.
+    """
+
+    def __init__(self, text: str):
+        lines = text.splitlines()
+        header = lines[0].split("\t")
+        records = [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:] if line]
+        native = {rec["name"] for rec in records if rec["abi"] == X86_64}
+        self._records: dict[tuple[str, str], dict[str, str]] = {}
+        self._by_nr: dict[tuple[str, int], tuple[str, str]] = {}
+        self._by_family: dict[str, list[tuple[str, str]]] = {}
         self._groups: dict[str, set[str]] = {}
-        for sc in rows:
-            self._by_nr[(sc.abi, sc.nr)] = sc
-            self._by_name[(sc.abi, sc.name)] = sc
-            self._by_family.setdefault(sc.family, []).append(sc)
-            for group in sc.groups:
-                self._groups.setdefault(group, set()).add(sc.family)
-        self._names = frozenset(name for (_abi, name) in self._by_name)
+        self._built: dict[tuple[str, str], Syscall] = {}
+        for abi in ABIS:  # (x86_64 rows first: an i386 row borrows its twin's arguments)
+            for rec in records:
+                if rec["abi"] != abi:
+                    continue
+                name = rec["name"]
+                rec["family"] = family = name if abi == X86_64 else _i386_family(name, native)
+                key = (abi, name)
+                self._records[key] = rec
+                self._by_nr[(abi, int(rec["nr"]))] = key
+                self._by_family.setdefault(family, []).append(key)
+                for group in _groups(rec["classes"]):
+                    self._groups.setdefault(group, set()).add(family)
+        self._names = frozenset(name for (_abi, name) in self._records)
+
+    def _get(self, key: tuple[str, str] | None) -> Syscall | None:
+        if key is None:
+            return None
+        sc = self._built.get(key)
+        if sc is None:
+            rec = self._records.get(key)
+            if rec is None:
+                return None
+            sc = self._built[key] = (_native_row(rec) if key[0] == X86_64 else
+                                     _i386_row(rec, self._get((X86_64, rec["family"]))))
+        return sc
 
     def by_nr(self, abi: str, nr: int) -> Syscall | None:
-        return self._by_nr.get((abi, nr))
+        return self._get(self._by_nr.get((abi, nr)))
 
     def by_name(self, name: str, abi: str = X86_64) -> Syscall | None:
-        return self._by_name.get((abi, name))
+        return self._get((abi, name))
 
     def lookup(self, name: str) -> Syscall | None:
         """The call named `name`, native if it exists there, else i386."""
-        return self._by_name.get((X86_64, name)) or self._by_name.get((I386, name))
+        return self._get((X86_64, name)) or self._get((I386, name))
 
     def family(self, name: str) -> tuple[Syscall, ...]:
         """Every ABI's call that a rule naming `name` watches (before variants)."""
         sc = self.lookup(name)
-        return tuple(self._by_family.get(sc.family, ())) if sc else ()
+        return tuple(self._get(key) for key in self._by_family.get(sc.family, ())) if sc else ()
 
     def group(self, group: str) -> frozenset[str]:
         """Names of the calls in strace group `group` (`file`, `network`, ...)."""
@@ -244,7 +271,7 @@ class SyscallTable:
         return self._names
 
     def __iter__(self):
-        return iter(self._by_nr.values())
+        return (self._get(key) for key in self._by_nr.values())
 
     def __len__(self) -> int:
         return len(self._by_nr)
@@ -295,7 +322,7 @@ def _generic_args(count: int, start: int = 0, compat: bool = False) -> tuple[Arg
                  for i in range(start, count))
 
 
-def _i386_family(name: str, native: dict[str, Syscall]) -> str:
+def _i386_family(name: str, native: set[str]) -> str:
     if name in native:
         return name
     if name in _I386_FAMILY:
@@ -307,39 +334,31 @@ def _i386_family(name: str, native: dict[str, Syscall]) -> str:
     return name
 
 
-def _load_rows(text: str) -> list[Syscall]:
-    lines = text.splitlines()
-    header = lines[0].split("\t")
-    records = [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:] if line]
-    native: dict[str, Syscall] = {}
-    rows: list[Syscall] = []
-    for rec in (r for r in records if r["abi"] == X86_64):
-        nargs = int(rec["nargs"])
-        args = _parse_args(rec["name"], rec.get("args", ""))
-        if len(args) != nargs:
-            args = args[:nargs] + _generic_args(nargs, len(args))
-        sc = Syscall(X86_64, int(rec["nr"]), rec["name"], args, _groups(rec["classes"]),
-                     rec.get("tracepoint") or None, rec["name"])
-        native[sc.name] = sc
-        rows.append(sc)
-    for rec in (r for r in records if r["abi"] == I386):
-        nargs = int(rec["nargs"])
-        family = _i386_family(rec["name"], native)
-        twin = native.get(family)
-        registers = _I386_REGISTERS.get(rec["name"])
-        if registers is not None:  # a value over two registers is 64 bits wide
-            args = tuple(_compat(a, len(r) == 1) for a, r in zip(
-                twin.args, registers, strict=True))
-        else:
-            args = tuple(_compat(a) for a in twin.args[:nargs]) if twin else ()
-        if len(args) < nargs and registers is None:
-            args = args + _generic_args(nargs, len(args), compat=True)
-        if rec["name"] in _I386_UID16:
-            args = tuple(_arg(a.name, _UID16.get(a.ctype, a.ctype), a.kind, a.length_arg,
-                              a.compat) for a in args)
-        rows.append(Syscall(I386, int(rec["nr"]), rec["name"], args, _groups(rec["classes"]),
-                            None, family, registers))
-    return rows
+def _native_row(rec: dict[str, str]) -> Syscall:
+    nargs = int(rec["nargs"])
+    args = _parse_args(rec["name"], rec.get("args", ""))
+    if len(args) != nargs:
+        args = args[:nargs] + _generic_args(nargs, len(args))
+    return Syscall(X86_64, int(rec["nr"]), rec["name"], args, _groups(rec["classes"]),
+                   rec.get("tracepoint") or None, rec["name"])
+
+
+def _i386_row(rec: dict[str, str], twin: Syscall | None) -> Syscall:
+    """An i386 row, its arguments its x86_64 `twin`'s (the row of its family)."""
+    nargs = int(rec["nargs"])
+    registers = _I386_REGISTERS.get(rec["name"])
+    if registers is not None:  # a value over two registers is 64 bits wide
+        args = tuple(_compat(a, len(r) == 1) for a, r in zip(
+            twin.args, registers, strict=True))
+    else:
+        args = tuple(_compat(a) for a in twin.args[:nargs]) if twin else ()
+    if len(args) < nargs and registers is None:
+        args = args + _generic_args(nargs, len(args), compat=True)
+    if rec["name"] in _I386_UID16:
+        args = tuple(_arg(a.name, _UID16.get(a.ctype, a.ctype), a.kind, a.length_arg,
+                          a.compat) for a in args)
+    return Syscall(I386, int(rec["nr"]), rec["name"], args, _groups(rec["classes"]),
+                   None, rec["family"], registers)
 
 
 @functools.cache
@@ -352,6 +371,6 @@ def table() -> SyscallTable:
     """The table shipped with the package (loaded once)."""
     with open(os.path.join(_HERE, "data", "syscalls.tsv")) as file:
         text = file.read()
-    return SyscallTable(_load_rows(text))
+    return SyscallTable(text)
 
 
