@@ -5,8 +5,9 @@ run bare, under strace with the equivalent options and under sctrace, interleave
 `--runs` times; prints medians and ratios.  Every run is checked (exit status, log
 lines, the victim file) so that a fast but wrong run stops the bench.
 
-sctrace runs as `python -m syscalltrack.cli.sctrace` with this script's interpreter
-(not a pyenv shim), so its wall times include the Python start-up and the imports;
+sctrace runs as the console script pip installed beside this script's interpreter (not
+a pyenv shim), as users run it, or as `python -m syscalltrack.cli.sctrace` with that
+interpreter when there is none; its wall times include the Python start-up and imports;
 the start-up rows and the "net" columns (each tool's `-- true` time subtracted) let
 readers take it out.
 
@@ -32,6 +33,9 @@ HERE = Path(__file__).resolve().parent
 FS_IOC_SETFLAGS = 0x40086602
 FS_IMMUTABLE_FL = 0x10
 TOOLS = ("bare", "strace", "sctrace")
+_SCRIPT = Path(sys.executable).with_name("sctrace")
+SCTRACE = ([str(_SCRIPT)] if _SCRIPT.exists()
+           else [sys.executable, "-m", "syscalltrack.cli.sctrace"])
 FLOOR = "python ptrace floor"  # bench/ptrace_floor.py: sctrace's stops, no work at them
 STRACE = ("strace", "-f", "--seccomp-bpf", "-e", "trace=unlink")
 INJECT = ("--inject=unlink:error=EPERM",)
@@ -114,7 +118,7 @@ class Bench:
         self.rules.write_text(case.rules if case else rule(LOG))
         if tool == FLOOR:
             return [sys.executable, str(HERE / "ptrace_floor.py"), str(self.rules), "--", *argv]
-        return [sys.executable, "-m", "syscalltrack.cli.sctrace", "-c", str(self.rules),
+        return [*SCTRACE, "-c", str(self.rules),
                 "-o", str(self.log), "--", *argv]
 
     def run(self, tool: str, case: Case | None) -> float:
@@ -196,7 +200,7 @@ def main() -> None:
                     tool = tools[(i + r) % len(tools)]
                     key = (tool, case.title if case else "start")
                     times.setdefault(key, []).append(bench.run(tool, case))
-    print(f"\nsctrace = {sys.executable} -m syscalltrack.cli.sctrace; {args.runs} "
+    print(f"\nsctrace = {' '.join(SCTRACE)}; {args.runs} "
           f"interleaved runs; wall seconds include each tool's start-up.")
     print("net = minus each tool's '-- true' start-up; µs/call = (net - bare) / unlink calls")
     report("median (targets)", {k: statistics.median(v) for k, v in times.items()}, todo)
