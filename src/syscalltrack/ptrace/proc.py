@@ -153,6 +153,13 @@ class Task:
         return self._resolve(link, (path or b".") + b"/.", jail, final=False)
 
     def _resolve(self, link: bytes, path: bytes, jail: bool, final: bool) -> bytes:
+        root = self._root
+        if link == b"root" and root >= 0 and _roots_fixed and not jail:
+            # The usual case, an absolute name, first: it needs nothing but the kept root.
+            flags = resolve.ANY_FLAGS if final else resolve.DIR_FLAGS
+            found = resolve.fast(root, path, True, flags)
+            return found if found is not None else resolve.walk(root, root, path, self.tid,
+                                                                self.tgid, final)
         fd = self._directory()
         if fd < 0:
             raise OSError(errno.EMFILE, "no descriptor left for /proc/TID")

@@ -645,8 +645,7 @@ class Tracer:
 
     def _fail(self, t: _Tracee, err: int) -> None:
         """Skip the call (orig_rax = -1) with rax = -err: one stop is enough at seccomp."""
-        pt.pokeuser(t.tid, pt.ORIG_RAX, _U64)
-        pt.pokeuser(t.tid, pt.RAX, -err & _U64)
+        pt.skip_call(t.tid, -err)
         if t.syscall_mode:
             t.force_ret = -err  # an entry stop's exit path may reset rax: impose it again
 
