@@ -78,8 +78,11 @@ def test_launch_exits_with_mains_status_and_the_collector_on(tmp_path, monkeypat
 
     monkeypatch.setattr(os, "_exit", fake_exit)
     monkeypatch.setattr(sys, "argv", ["sct_config", "check", str(rules)])
-    with pytest.raises(Ended):
-        launch.sct_config()
+    try:
+        with pytest.raises(Ended):
+            launch.sct_config()
+    finally:
+        gc.unfreeze()  # (launch froze this test process's objects)
     assert ended == [(1, True)]  # the invalid file's status; gc off only for the imports
 
 
@@ -90,3 +93,25 @@ def test_launch_leaves_an_error_to_the_usual_exit(tmp_path, monkeypatch):
         launch.sct_config()
     assert info.value.code == 2
     assert gc.isenabled()
+
+
+def test_output_that_cannot_be_written_is_said_not_lost_silently(tmp_path):
+    rules = tmp_path / "r.rules"
+    rules.write_text(RULE)
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "syscalltrack.cli.sct_config", "check",
+                               str(rules)], stdout=full, stderr=subprocess.PIPE, text=True,
+                              check=False, env=BUFFERED)
+    assert done.returncode == 120
+    assert done.stderr == "sct_config: cannot write stdout: [Errno 28] No space left on device\n"
+
+
+def test_a_profiler_still_sees_the_end_of_the_run(tmp_path):
+    rules = tmp_path / "r.rules"
+    rules.write_text(RULE)
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-m", "syscalltrack.cli.sct_config",
+                           "check", str(rules)], capture_output=True, text=True, check=False,
+                          env=BUFFERED)
+    assert done.returncode == 0, done.stderr
+    assert "1 rule OK" in done.stdout
+    assert "function calls" in done.stdout  # cProfile's report, printed at the exit

@@ -198,3 +198,15 @@ def test_socket_addresses_passed_in_know_their_length_argument():
     assert t.by_name("sendto", X86_64).args[4].length_arg == 5
     assert t.by_name("accept", X86_64).args[1].length_arg is None
     assert t.by_name("getsockname", X86_64).args[1].length_arg is None
+
+
+def test_a_row_twice_in_the_data_is_refused_when_the_table_loads():
+    from syscalltrack.syscalls import SyscallTable
+
+    header = "abi\tnr\tname\tnargs\tclasses\ttracepoint\targs"
+    row = "x86_64\t{nr}\t{name}\t1\tfile\tunlink\tconst char * pathname"
+    for second in (row.format(nr=999, name="unlink"), row.format(nr=87, name="other")):
+        with pytest.raises(ValueError, match="is there twice"):
+            SyscallTable("\n".join([header, row.format(nr=87, name="unlink"), second]))
+    one = SyscallTable("\n".join([header, row.format(nr=87, name="unlink")]))
+    assert one.by_nr(X86_64, 87) is one.by_name("unlink")  # built once, then the same row

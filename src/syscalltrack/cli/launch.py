@@ -15,6 +15,7 @@ so that their `main()` stays a plain function that tests call in-process:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
@@ -30,18 +31,31 @@ def launch(tool: str) -> NoReturn:
     finally:
         gc.freeze()
         gc.enable()
-    exit_now(main())
+    exit_now(main(), tool)
 
 
-def exit_now(code: int) -> NoReturn:
-    """End the process with `code` once stdout and stderr are flushed, without tearing
-    the interpreter down (`python -m` of a tool ends with this too)."""
-    for stream in (sys.stdout, sys.stderr):
+def exit_now(code: int, tool: str) -> NoReturn:
+    """End `tool`'s process with `code` once stdout and stderr are flushed, without
+    tearing the interpreter down (`python -m` of a tool ends with this too).
+
+    A profiler, a coverage tracer or `-X dev` watching the interpreter gets the usual
+    exit, which it reports at.  A failed flush is said as the interpreter says it
+    (status 120), except a closed pipe (`| head`), which is nobody's to hear.
+    """
+    if sys.gettrace() is not None or sys.getprofile() is not None or sys.flags.dev_mode:
+        raise SystemExit(code)
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
         try:
             if stream is not None:
                 stream.flush()
-        except (OSError, ValueError):  # (a closed pipe: the interpreter would say 120)
+        except BrokenPipeError:
             code = code or 120
+        except (OSError, ValueError) as err:
+            code = code or 120
+            with contextlib.suppress(OSError, ValueError):
+                os.write(2, f"{tool}: cannot write {name}: {err}\n"
+                         .encode(errors="backslashreplace"))
     os._exit(code)
 
 

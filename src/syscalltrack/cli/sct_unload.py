@@ -49,4 +49,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     from .launch import exit_now
 
-    exit_now(main())
+    exit_now(main(), "sct_unload")

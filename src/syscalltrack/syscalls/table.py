@@ -223,9 +223,11 @@ class SyscallTable:
                     continue
                 name = rec["name"]
                 rec["family"] = family = name if abi == X86_64 else _i386_family(name, native)
-                key = (abi, name)
+                key, number = (abi, name), (abi, int(rec["nr"]))
+                if key in self._records or number in self._by_nr:
+                    raise ValueError(f"syscalls.tsv: {abi} {name} ({rec['nr']}) is there twice")
                 self._records[key] = rec
-                self._by_nr[(abi, int(rec["nr"]))] = key
+                self._by_nr[number] = key
                 self._by_family.setdefault(family, []).append(key)
                 for group in _groups(rec["classes"]):
                     self._groups.setdefault(group, set()).add(family)
@@ -236,7 +238,7 @@ class SyscallTable:
             return None
         sc = self._built.get(key)
         if sc is None:
-            rec = self._records.get(key)
+            rec = self._records.pop(key, None)  # (the built row replaces it)
             if rec is None:
                 return None
             sc = self._built[key] = (_native_row(rec) if key[0] == X86_64 else
