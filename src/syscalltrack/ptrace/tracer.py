@@ -77,6 +77,7 @@ _new = tuple.__new__
 _unpack_head = pt.SYSCALL_INFO_HEAD.unpack_from
 _unpack_op_rval = pt.SYSCALL_INFO_OP_RVAL.unpack_from
 _ARCH_X86_64 = pt.AUDIT_ARCH_X86_64
+_X32_BIT = pt.X32_SYSCALL_BIT
 
 
 class SpawnError(OSError):
@@ -579,15 +580,20 @@ class Tracer:
         self._resume(t)
 
     def _entry(self, t: _Tracee, stage: str, have_info: bool = False) -> None:
-        if not have_info and not self._read_info(t):
-            return
+        if not have_info:
+            try:  # (_read_info, inlined: this runs at every stop)
+                _get_syscall_info(t.tid, self._info)
+            except pt.PtraceError as exc:
+                if exc.errno == _errno.ESRCH:
+                    return
+                raise
         info = _unpack_head(self._info)  # op, reserved, flags, arch, ip, sp, nr, args[6]
         arch = info[3]
         nr = info[6]
         args = info[7:]
         if arch == _ARCH_X86_64:
-            if nr & pt.X32_SYSCALL_BIT and nr < 0x80000000:
-                abi, nr = "x32", nr & ~pt.X32_SYSCALL_BIT
+            if nr & _X32_BIT and nr < 0x80000000:
+                abi, nr = "x32", nr & ~_X32_BIT
             else:
                 abi = "x86_64"
         elif arch == pt.AUDIT_ARCH_I386:

@@ -274,12 +274,22 @@ class CallView:
         return value if value.__class__ is bytes or value.__class__ is Cut else None
 
     def path(self, index: int) -> bytes | None:
+        """PATH[index] (`_walk`), or what `keep_paths` found for it at entry (cached)."""
         paths = self._paths
         if paths is None:
             paths = self._paths = {}
         elif index in paths:
             return paths[index]
-        found = paths[index] = self._resolve(index)
+        early = self._early
+        if early is None or index not in early:
+            found = paths[index] = self._walk(index, text_fallbacks)
+            return found
+        found, error = early[index]
+        if error is not None:
+            early[index] = (found, None)
+            if not text_fallbacks:
+                text_fallbacks.append(error)  # said once (RuleConsumer.after_stop)
+        paths[index] = found
         return found
 
     def path_last(self, index: int) -> bytes | None:
@@ -482,18 +492,6 @@ class CallView:
         if dirfd_arg is None:
             return AT_FDCWD
         return shape.real.args[dirfd_arg].normalise(self._raw[dirfd_arg])
-
-    def _resolve(self, index: int) -> bytes | None:
-        """PATH[n] (`_walk`), or what `keep_paths` found for it at entry."""
-        early = self._early
-        if early is None or index not in early:
-            return self._walk(index, text_fallbacks)
-        found, error = early[index]
-        if error is not None:
-            early[index] = (found, None)
-            if not text_fallbacks:
-                text_fallbacks.append(error)  # said once (RuleConsumer.after_stop)
-        return found
 
     def _as_written(self, index: int) -> bytes | None:
         """Path argument `index` as the caller wrote it (a classic rule's view of an *at

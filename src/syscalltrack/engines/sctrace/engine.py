@@ -200,7 +200,6 @@ class RuleConsumer(Consumer):
         rule = bound.rule
         action = rule.action
         kind = action.type
-        name = view.shape.real.name
         if kind is ActionType.LOG or action.log_format is not None:
             self._events.append(view.event(When.BEFORE, rule.name, kind.value,
                                            action.log_format, None, self._capture))
@@ -213,6 +212,7 @@ class RuleConsumer(Consumer):
                     Decision.fail(-result, want_exit) if -4095 <= result <= 0
                     else Decision.returning(result, want_exit))
             return decision
+        name = view.shape.real.name
         if kind is ActionType.KILL:
             self._notify(f"rule '{rule.name}' killed pid {call.pid} at {name}")
             return Decision.kill()
