@@ -78,6 +78,7 @@ _unpack_head = pt.SYSCALL_INFO_HEAD.unpack_from
 _unpack_op_rval = pt.SYSCALL_INFO_OP_RVAL.unpack_from
 _ARCH_X86_64 = pt.AUDIT_ARCH_X86_64
 _X32_BIT = pt.X32_SYSCALL_BIT
+_CONTINUE, _FAIL = Action.CONTINUE, Action.FAIL  # (an enum member lookup: ~0.1 µs in 3.11)
 
 
 class SpawnError(OSError):
@@ -630,10 +631,10 @@ class Tracer:
                     raise
             return
         action = d.action
-        if action is Action.CONTINUE:
+        if action is _CONTINUE:
             if d.rewrite and not self._rewrite(t, call, d.rewrite):
                 self._fail(t, _errno.EFAULT)
-        elif action is Action.FAIL:
+        elif action is _FAIL:
             self._fail(t, -d.retval)
         elif action is Action.KILL:
             self._skip_call(t)
