@@ -44,11 +44,11 @@ _STRING_KINDS = frozenset({ArgKind.PATH, ArgKind.STRING, ArgKind.BUFFER})
 _PATH_NAMES = frozenset(
     {
         "filename", "pathname", "path", "oldname", "newname", "new_root", "put_old",
-        "special", "specialfile", "dir_name", "library",
+        "special", "specialfile", "dir_name", "library", "from_pathname", "to_pathname",
     }
 )
 _FD_NAMES = frozenset({"fd", "oldfd", "newfd", "fd_in", "fd_out", "epfd", "out_fd", "in_fd"})
-_DIRFD_NAMES = frozenset({"dfd", "olddfd", "newdfd", "dirfd"})
+_DIRFD_NAMES = frozenset({"dfd", "olddfd", "newdfd", "dirfd", "from_dfd", "to_dfd"})
 _SIGNED_TYPES = frozenset(
     {"int", "long", "pid_t", "off_t", "loff_t", "key_t", "timer_t", "mqd_t", "clockid_t",
      "key_serial_t", "const clockid_t", "rwf_t"}

@@ -148,7 +148,11 @@ _FOLLOWING_UNLESS = {  # call: (flags argument, the bit that says "do not follow
     "open_tree_attr": (2, _AT_SYMLINK_NOFOLLOW), "mount_setattr": (2, _AT_SYMLINK_NOFOLLOW),
     "umount2": (1, _UMOUNT_NOFOLLOW | _MNT_EXPIRE), "fspick": (2, _FSPICK_SYMLINK_NOFOLLOW),
     "fanotify_mark": (1, _FAN_MARK_DONT_FOLLOW), "inotify_add_watch": (2, _IN_DONT_FOLLOW)}
-_FOLLOWING_IF = {"linkat": (4, _AT_SYMLINK_FOLLOW), "name_to_handle_at": (4, _AT_SYMLINK_FOLLOW)}
+_MOVE_MOUNT_F_SYMLINKS, _MOVE_MOUNT_T_SYMLINKS = 0x01, 0x10
+_FOLLOWING_IF = {  # call: per path argument (None: its only one), (flags argument, the bit)
+    "linkat": {1: (4, _AT_SYMLINK_FOLLOW)},  # (never its new name: it must not exist)
+    "name_to_handle_at": {None: (4, _AT_SYMLINK_FOLLOW)},
+    "move_mount": {1: (4, _MOVE_MOUNT_F_SYMLINKS), 3: (4, _MOVE_MOUNT_T_SYMLINKS)}}
 
 
 class CallView:
@@ -236,10 +240,10 @@ class CallView:
             self._how = how
         return how
 
-    def _follows_last(self) -> bool:
-        """Whether the call acts on what a final symlink of its path leads to (`open`,
-        `execve`, `chmod`, `stat`) rather than on the link (`unlink`, `lstat`,
-        `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`)."""
+    def _follows_last(self, index: int) -> bool:
+        """Whether the call acts on what a final symlink of path argument `index` leads
+        to (`open`, `execve`, `chmod`, `stat`) rather than on the link (`unlink`,
+        `lstat`, `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`)."""
         if not self.shape.may_follow:
             return False
         real = self.shape.real
@@ -253,7 +257,10 @@ class CallView:
         unless = _FOLLOWING_UNLESS.get(name) or _FOLLOWING_UNLESS.get(family)
         if unless is not None:
             return not self._raw[unless[0]] & unless[1]
-        only_if = _FOLLOWING_IF.get(name)
+        per_path = _FOLLOWING_IF.get(name)
+        if per_path is None:
+            return False
+        only_if = per_path.get(None) or per_path.get(self.shape.sources[index])
         return only_if is not None and bool(self._raw[only_if[0]] & only_if[1])
 
     def _jailed(self) -> bool:
@@ -301,7 +308,7 @@ class CallView:
         if name is None:
             return None
         last = name.rpartition(b"/")[2]
-        if last in (b"", b".", b"..") or self._follows_last():
+        if last in (b"", b".", b"..") or self._follows_last(index):
             return None
         return last
 
@@ -525,7 +532,7 @@ class CallView:
         head, _, last = name.rpartition(b"/")
         if last in (b"", b".", b".."):  # the name is a directory itself
             head, last = name, b""
-        elif self._follows_last():
+        elif self._follows_last(index):
             try:  # (the file a final symlink leads to: what open or execve acts on)
                 return self._call.task.real_file(link, name, jail)
             except OSError:
