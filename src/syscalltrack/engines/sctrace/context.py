@@ -100,12 +100,13 @@ ROOT_CHANGERS = ("chroot", "pivot_root", "setns", "unshare")
 # the cwd or root a name starts from (`chdir("x")` from /tmp, resolved after it, would
 # be /tmp/x/x; `chroot("/srv/j")` /srv/j/srv/j), close descriptors a name may go through
 # (execve: a close-on-exec dirfd, `/proc/self/fd/3`), or move what a name goes through
-# (a rename over a symlinked directory of its own name). The PATH[n] their exit tests or
+# (a rename over a symlinked directory of its own name; move_mount of the mount its from
+# name is in, or reaches through its dirfd or cwd). The PATH[n] their exit tests or
 # shows is worked out at entry. For any other call the exit's PATH is the entry's but
 # for races with other processes, and it is worked out then (an O_CREAT through a
 # dangling final symlink has made its file by then).
 AT_ENTRY = frozenset({"chdir", "fchdir", "chroot", "pivot_root", "execve", "execveat",
-                      "rename", "renameat", "renameat2"})
+                      "rename", "renameat", "renameat2", "move_mount"})
 
 # PATH[n] resolved as text for a reason other than the caller's own walk failing (the
 # call will fail then, and text is right): sctrace out of descriptors or memory, or
