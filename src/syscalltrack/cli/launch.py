@@ -3,13 +3,14 @@
 What a process running one tool needs besides the tool itself, kept out of the tools
 so that their `main()` stays a plain function that tests call in-process:
 
-- the cyclic garbage collector stays off while the tool's modules are imported: they
-  make thousands of long-lived objects and no garbage, and it ran ~50 times there for
-  nothing (~9 ms of sctrace's start-up); what they made is then frozen out of later
-  collections (`gc.freeze`), as for a pre-fork server;
-- once `main()` has returned (its files closed, its tracees gone, its daemon stopped),
-  the process ends with `os._exit` after flushing stdout and stderr, skipping the
-  interpreter's teardown of every module, which cost ~40 ms of each sctrace run here.
+- (console scripts, `launch`) the cyclic garbage collector stays off while the tool's
+  modules are imported: they make thousands of long-lived objects and no garbage, and it
+  ran ~50 times there for nothing (~9 ms of sctrace's start-up); what they made is then
+  frozen out of later collections (`gc.freeze`), as for a pre-fork server;
+- (both, `exit_now`) once `main()` has returned (its files closed, its tracees gone,
+  its daemon stopped), the process ends with `os._exit` after flushing stdout and
+  stderr, skipping the interpreter's teardown of every module, which cost ~40 ms of
+  each sctrace run here.
   An exception (argparse's SystemExit included) still ends it the usual way.
 """
 
