@@ -124,11 +124,8 @@ class TraceeMemory:
         Reads page by page so a short string at the very end of a mapping is still
         readable even though the bytes after it are not.
         """
-        parts = []
-        total = 0
-        first = FIRST_CHUNK  # most strings are short: one small read, not a page
         fd = self._fd
-        if fd >= 0 and addr:  # that first read straight from the kept descriptor
+        if fd >= 0 and addr:  # most strings are short: one small read, from the kept fd
             chunk = PAGE_SIZE - (addr % PAGE_SIZE)  # (as below: min of this, limit, first)
             if chunk > FIRST_CHUNK:
                 chunk = FIRST_CHUNK
@@ -142,8 +139,14 @@ class TraceeMemory:
                 nul = data.find(b"\0")
                 if nul >= 0:
                     return data[:nul], False
-                parts.append(data)  # a longer string: go on after it, not read it again
-                total, addr, first = chunk, addr + chunk, PAGE_SIZE
+                # A longer string: go on after it, not read it again.
+                return self._read_rest(addr + chunk, limit, [data], chunk, PAGE_SIZE)
+        return self._read_rest(addr, limit, [], 0, FIRST_CHUNK)
+
+    def _read_rest(self, addr: int, limit: int, parts: list[bytes], total: int,
+                   first: int) -> tuple[bytes, bool]:
+        """`read_string` from `addr` on, `parts` (`total` bytes) read before it; the first
+        read is at most `first` bytes (a small one for a short string), the others a page."""
         if addr == 0:
             raise MemoryAccessError(self.pid, 0)
         while total < limit:

@@ -96,8 +96,8 @@ def fast(start: int, path: bytes, in_root: bool, flags: int = DIR_FLAGS) -> byte
         if exc.errno in (errno.ENOSYS, errno.EPERM):  # (a seccomp profile refusing it)
             _openat2 = False
         return None
-    try:
-        found = fd_path(fd)
+    try:  # (fd_path, inlined once our /proc/self/fd is open)
+        found = os.readlink(b"%d" % fd, dir_fd=_self_fd) if _self_fd >= 0 else fd_path(fd)
     finally:
         os.close(fd)
     return None if _OURS in found + b"/" else found

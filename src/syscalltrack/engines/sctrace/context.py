@@ -309,7 +309,7 @@ class CallView:
         if name is None:
             return None
         last = name.rpartition(b"/")[2]
-        if last in (b"", b".", b"..") or self._follows_last(index):
+        if last in (b"", b".", b"..") or (self.shape.may_follow and self._follows_last(index)):
             return None
         return last
 
@@ -505,7 +505,10 @@ class CallView:
     def _as_written(self, index: int) -> bytes | None:
         """Path argument `index` as the caller wrote it (a classic rule's view of an *at
         call shows it joined to its dirfd: `_on_dirfd`); None if it is no string read."""
-        value = self.value(index)
+        values = self._values  # (`value`, inlined for a name already read)
+        value = _UNSET if values is None else values[index]
+        if value is _UNSET:
+            value = self.value(index)
         if value.__class__ is not bytes:
             return None
         return self._joined.get(index, value) if self._joined else value
@@ -524,7 +527,7 @@ class CallView:
         name = self._as_written(index)
         if name is None:
             return None
-        jail = self._jailed()
+        jail = self.shape.real.family == "openat2" and self._jailed()
         if name[:1] == b"/" and not jail:
             link = b"root"
         else:
@@ -533,7 +536,7 @@ class CallView:
         head, _, last = name.rpartition(b"/")
         if last in (b"", b".", b".."):  # the name is a directory itself
             head, last = name, b""
-        elif self._follows_last(index):
+        elif self.shape.may_follow and self._follows_last(index):
             try:  # (the file a final symlink leads to: what open or execve acts on)
                 return self._call.task.real_file(link, name, jail)
             except OSError:

@@ -276,7 +276,11 @@ def _first_match(rules: tuple[BoundRule, ...], views: dict, call: Syscall,
     `RuleSet.first_match` over the plan's own list and views: no lookup per call.
     """
     for bound in rules:
-        view = _view(views, call, plan, bound.variant)
+        variant = bound.variant
+        if variant is None and _PLAIN not in views:  # (_view, inlined for the usual case)
+            view = views[_PLAIN] = CallView(call, plan.shapes[_PLAIN])
+        else:
+            view = _view(views, call, plan, variant)
         if view is not None and bound.filter.evaluate(view):
             return bound, view
     return None
