@@ -30,7 +30,7 @@ from ...syscalls import NO_RETURN, X86_64, FromStruct, Variant, table
 from ...syscalls import Syscall as SyscallSpec
 from . import context
 from .context import AT_ENTRY, ROOT_CHANGERS, CallShape, CallView
-from .policy import build_policy
+from .policy import build_policy, unseen_arguments
 
 Emit = Callable[[Event], None]
 Notice = Callable[[str], None]
@@ -45,13 +45,19 @@ class _Plan:
     """What the rules make of one (ABI, call number), worked out at its first stop."""
 
     __slots__ = ("after", "before", "keep_paths", "kept", "labels", "shapes", "sure",
-                 "traced", "traced_at_entry", "want_exit")
+                 "traced", "traced_at_entry", "unjudged", "want_exit")
 
     def __init__(self, ruleset: RuleSet, real: SyscallSpec, traced: bool, shown_paths: bool):
         """`shown_paths`: the output shows PATH[n] (%path, JSON)."""
         name = real.family
-        self.before = ruleset.rules_for(name, When.BEFORE)
-        self.after = ruleset.rules_for(name, When.AFTER)
+        # A rule reading an argument this call does not pass in its registers (old i386
+        # calls: `unseen_arguments`) cannot judge it: an enforcing one has it refused in
+        # the filter, before any stop; any other passes it by (`unjudged`, said once).
+        rules = {when: ruleset.rules_for(name, when) for when in When}
+        self.unjudged = tuple(b for when in When for b in rules[when]
+                              if unseen_arguments(b, real))
+        self.before, self.after = (tuple(b for b in rules[when] if b not in self.unjudged)
+                                   for when in (When.BEFORE, When.AFTER))
         # No exit stop to wait for: a traced one is shown at its entry with the result
         # unknown, as strace shows `exit_group(0) = ?`.
         self.traced_at_entry = traced and name in NO_RETURN
@@ -133,6 +139,10 @@ class RuleConsumer(Consumer):
                                                real.family in self.trace_names,
                                                "paths" in self._capture)
         self._plans[(call.abi, call.nr)] = plan
+        for bound in plan.unjudged if plan is not None else ():
+            self._notify(f"rule '{bound.rule.name}' reads arguments that {real.abi} "
+                         f"{real.name} ({real.nr}) does not pass in its registers: it does "
+                         f"not judge that call")
         return plan
 
     def on_exit(self, call: Syscall, retval: int) -> None:

@@ -94,6 +94,7 @@ def build_policy(ruleset: RuleSet, also_trace: Iterable[str] = ()) -> Policy:
     for name in sorted(names):
         for sc in table().family(name):
             trace[sc.abi].add(sc.nr)
+        errno_rules += _unseen_refusals(ruleset, name)
         errno_rules += _in_filter_failures(ruleset, name)
     if any(rule.action.type in _ENFORCING for rule in ruleset.rules):
         for name in _MULTIPLEXERS:
@@ -109,6 +110,38 @@ def _on_every_abi(refusals) -> list[ErrnoRule]:
     return [ErrnoRule(abi, table().by_name(name, I386 if abi == I386 else X86_64).nr,
                       conditions, errno)
             for name, errno, conditions in refusals for abi in (X86_64, I386, "x32")]
+
+
+def unseen_arguments(bound: BoundRule, sc: Syscall) -> bool:
+    """Whether `bound` reads (or a REWRITE writes) an argument of its family that call `sc`
+    does not pass in its registers: a few old i386 calls have fewer (`umount` has no
+    flags, `waitpid` no rusage) or others (old `mmap` and `select` pass a pointer to a
+    struct of them all, `sigsuspend` an old-style mask)."""
+    f = bound.filter
+    indexes = set(f.args | f.strings | f.paths)
+    action = bound.rule.action
+    if action.type is ActionType.REWRITE:
+        indexes.add(action.param - 1)
+    if bound.variant is not None:
+        indexes = {bound.variant.args[i] for i in indexes}
+    family = table().by_name(sc.family) or sc
+    return any(isinstance(i, int) and (i >= sc.nargs or i >= family.nargs
+                                       or sc.args[i].name != family.args[i].name)
+               for i in indexes)
+
+
+def _unseen_refusals(ruleset: RuleSet, name: str) -> list[ErrnoRule]:
+    """ENOSYS for the calls of family `name` that an enforcing rule on it cannot decide
+    (`unseen_arguments`): refused, rather than let through unjudged."""
+    refused = {}
+    for when in When:
+        for bound in ruleset.rules_for(name, when):
+            if bound.rule.action.type in _ENFORCING:
+                for sc in table().family(name):
+                    if unseen_arguments(bound, sc):
+                        refused[(sc.abi, sc.nr)] = ErrnoRule(sc.abi, sc.nr, (),
+                                                             errno_mod.ENOSYS)
+    return list(refused.values())
 
 
 def _in_filter_failures(ruleset: RuleSet, name: str) -> list[ErrnoRule]:
@@ -134,6 +167,8 @@ def _compile_fail(bound: BoundRule, name: str) -> list[ErrnoRule] | None:
         return None  # a positive fake result needs the tracer to set it
     out = []
     for sc in table().family(name):
+        if unseen_arguments(bound, sc):
+            continue  # (refused before any rule: `_unseen_refusals`)
         for conjunction in conjunctions:
             conditions = _translate(bound, sc, conjunction)
             if conditions is None:
