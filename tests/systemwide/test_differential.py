@@ -250,6 +250,17 @@ def test_i386_call_lacking_an_argument_leaves_the_rule_undecided():
         assert bench.run("mmap", [0, 4096, 3, 2, 0, 0]).rule == 1
 
 
+def test_i386_call_passing_a_struct_leaves_even_its_first_argument_undecided():
+    """Old i386 mmap's one register is a pointer to the six values, not `addr`: a rule on
+    PARAMS[1] does not read it as the address (nor does sctrace, which refuses or passes
+    the call by)."""
+    text = rule("addr", "mmap", "PARAMS[1] == 0")
+    with Bench(text) as bench:
+        out = bench.run("mmap", [0, 4096, 1, 2, 0, 0], abi="i386")
+        assert (out.rule, out.undecided) == (0, True)
+        assert bench.run("mmap", [0, 4096, 1, 2, 0, 0]).rule == 0
+
+
 def test_i386_arguments_are_the_low_halves_with_the_compat_types():
     """int $0x80 reads 32-bit registers: garbage above bit 31 is ignored, `long` and
     pointers are 32-bit (so 0xffffffff is -1 for lseek's off_t)."""

@@ -815,7 +815,11 @@ class _ProgramGen:
         """Whether the call lacks argument ``src`` of the rule's signature: i386 calls
         such as old mmap (one pointer to the six) or sigaction (three of four). The
         rule is then undecided there, not evaluated on a meaningless register."""
-        return isinstance(src, int) and src >= self.sc.nargs
+        if not isinstance(src, int):
+            return False
+        family = table().by_name(self.sc.family) or self.sc
+        return (src >= self.sc.nargs or src >= family.nargs
+                or self.sc.args[src].name != family.args[src].name)
 
     def _is_str(self, e: Expr) -> bool:
         return is_string(e, _signature(self.bound))
