@@ -1,13 +1,15 @@
 /* Old i386 calls whose arguments are not all in registers (for test_unseen_arguments.py):
    oldmmap (int $0x80 mmap 90, a PROT_EXEC anonymous mapping described in a struct),
    mmapx / mmapr (x86_64 anonymous mmap with / without PROT_EXEC), waitpid (int $0x80
-   waitpid 7, which has no rusage argument).  Prints "OP ok" or "OP ERRNONAME". */
+   waitpid 7, which has no rusage argument), wait4 (x86_64, with a rusage).  Prints
+   "OP ok" or "OP ERRNONAME". */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 struct mmap_arg_struct { uint32_t addr, len, prot, flags, fd, offset; };
@@ -29,6 +31,11 @@ int main(int argc, char **argv) {
             void *p = mmap(NULL, 4096, PROT_READ | (argv[i][4] == 'x' ? PROT_EXEC : 0),
                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             show(argv[i], p == MAP_FAILED ? -errno : 0);
+        } else if (!strcmp(argv[i], "wait4")) {  /* x86_64 wait4, with a rusage */
+            pid_t child = fork();
+            if (child == 0) _exit(0);
+            struct rusage ru;
+            show("wait4", wait4(child, NULL, 0, &ru) < 0 ? -errno : 0);
         } else if (!strcmp(argv[i], "waitpid")) {  /* i386 waitpid (7): no rusage */
             pid_t child = fork();
             if (child == 0) _exit(0);

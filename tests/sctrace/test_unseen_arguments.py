@@ -32,9 +32,10 @@ def test_an_enforcing_rule_refuses_the_calls_it_cannot_judge(tmp_path, program):
 
 def test_a_logging_rule_passes_them_by_and_says_so_once(tmp_path, program):
     rules = rule("wait4", "type = LOG", "with_rusage", "PARAMS[4] != 0", when="after")
-    run = sctrace(tmp_path, rules, program, "waitpid", "waitpid")
+    run = sctrace(tmp_path, rules, program, "waitpid", "waitpid", "wait4")
     assert run.code == 0, run.err
-    assert run.out.splitlines() == ["waitpid ok", "waitpid ok"]
+    assert run.out.splitlines() == ["waitpid ok", "waitpid ok", "wait4 ok"]
+    assert len(run.log) == 1 and "with_rusage" in run.log[0] and "wait4" in run.log[0]
     assert run.notices == ["sctrace: rule 'with_rusage' reads arguments that i386 waitpid (7) "
                            "does not pass in its registers: it does not judge that call"]
 
@@ -54,3 +55,17 @@ def test_the_filter_refuses_exactly_those_calls(call, action, filter_, refused):
               for abi, nrs in policy.trace.items() for nr in nrs}
     assert not (refusals & family) - {refused}  # the family's other calls are judged
     policy.compile()  # and the filter builds
+
+
+@pytest.mark.parametrize("call, filter_", [
+    ("wait4", "PARAMS[3] != 0"),  # options: i386 waitpid has it too
+    ("sigsuspend", "PARAMS[1] != 0"),  # a rule on the i386 name, judged on every row
+    ("mmap", "PARAMS[2] > 4096"),  # len: old mmap (90) is refused, mmap2 (192) judged
+])
+def test_rows_that_pass_what_the_rule_reads_are_judged_not_refused(call, filter_):
+    policy = build_policy(load_rules(rule(call, "type = FAIL\nerror_code = -EPERM", "r",
+                                          filter_)))
+    refusals = {(r.abi, r.nr) for r in policy.errno_rules
+                if r.errno == errno.ENOSYS and not r.conditions}
+    family = {(abi, nr) for abi, nrs in policy.trace.items() for nr in nrs}
+    assert refusals & family <= {("i386", 90)}

@@ -124,7 +124,7 @@ _C_INT_TYPES = {
     "key_t": (4, True), "mqd_t": (4, True), "timer_t": (4, True), "clockid_t": (4, True),
     "key_serial_t": (4, True), "rwf_t": (4, True), "qid_t": (4, False), "off_t": (8, True),
     "loff_t": (8, True), "size_t": (8, False), "aio_context_t": (8, False),
-    "old_uid_t": (2, False), "old_gid_t": (2, False), "old_sigset_t": (8, False),
+    "old_uid_t": (2, False), "old_gid_t": (2, False),
 }
 # Other spellings of those types, and typedefs of pointers.
 _C_ALIASES = {
@@ -193,12 +193,11 @@ _I386_REGISTERS: dict[str, tuple[tuple[int, ...], ...]] = {
     "statfs64": ((0,), (2,)),  # pathname, sz, buf
     "fstatfs64": ((0,), (2,)),  # fd, sz, buf
 }
-# i386 calls with arguments of their own, not their family's: old `select` and old `mmap`
-# pass one pointer to a struct holding them, `sigsuspend` takes an old-style mask.
+# i386 calls whose one register is not their family's first argument: old `select` and
+# old `mmap` pass one pointer to a struct holding them all.
 _I386_OWN_ARGS = {
     "select": "struct sel_arg_struct * arg",
     "mmap": "struct mmap_arg_struct * arg",
-    "sigsuspend": "int unused1; int unused2; old_sigset_t mask",
 }
 _UID16 = {"uid_t": "old_uid_t", "gid_t": "old_gid_t"}
 # i386 calls of 16-bit ids (sys_chown16 and the like): the kernel reads the low 16 bits

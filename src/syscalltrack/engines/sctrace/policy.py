@@ -113,20 +113,22 @@ def _on_every_abi(refusals) -> list[ErrnoRule]:
 
 
 def unseen_arguments(bound: BoundRule, sc: Syscall) -> bool:
-    """Whether `bound` reads (or a REWRITE writes) an argument of its family that call `sc`
-    does not pass in its registers: a few old i386 calls have fewer (`umount` has no
-    flags, `waitpid` no rusage) or others (old `mmap` and `select` pass a pointer to a
-    struct of them all, `sigsuspend` an old-style mask)."""
+    """Whether `bound` reads (or a REWRITE writes) an argument that call `sc` does not pass
+    in its registers: a few old i386 calls have fewer than the rule's call (`umount` has
+    no flags, `waitpid` no rusage) or others (old `mmap` and `select` pass a pointer to
+    a struct of them all)."""
     f = bound.filter
     indexes = set(f.args | f.strings | f.paths)
     action = bound.rule.action
     if action.type is ActionType.REWRITE:
         indexes.add(action.param - 1)
-    if bound.variant is not None:
+    if bound.variant is not None:  # (real indexes, and the real call's own arguments)
         indexes = {bound.variant.args[i] for i in indexes}
-    family = table().by_name(sc.family) or sc
-    return any(isinstance(i, int) and (i >= sc.nargs or i >= family.nargs
-                                       or sc.args[i].name != family.args[i].name)
+        expected = (table().by_name(sc.family) or sc).args
+    else:  # the arguments the rule's own call has
+        expected = (table().lookup(bound.rule.syscall) or sc).args
+    return any(isinstance(i, int) and (i >= sc.nargs or i >= len(expected)
+                                       or sc.args[i].name != expected[i].name)
                for i in indexes)
 
 
