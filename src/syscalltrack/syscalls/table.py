@@ -206,6 +206,21 @@ _I386_UID16 = frozenset({"chown", "lchown", "fchown", "setuid", "setgid", "setre
                          "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid"})
 
 
+# x32's own numbers (the x32 bit taken off): the calls whose x32 form differs from the
+# x86_64 one have these; every other x32 call has its x86_64 number (the kernel's
+# unistd_x32.h).
+X32_CALLS = {
+    512: "rt_sigaction", 513: "rt_sigreturn", 514: "ioctl", 515: "readv", 516: "writev",
+    517: "recvfrom", 518: "sendmsg", 519: "recvmsg", 520: "execve", 521: "ptrace",
+    522: "rt_sigpending", 523: "rt_sigtimedwait", 524: "rt_sigqueueinfo", 525: "sigaltstack",
+    526: "timer_create", 527: "mq_notify", 528: "kexec_load", 529: "waitid",
+    530: "set_robust_list", 531: "get_robust_list", 532: "vmsplice", 533: "move_pages",
+    534: "preadv", 535: "pwritev", 536: "rt_tgsigqueueinfo", 537: "recvmmsg", 538: "sendmmsg",
+    539: "process_vm_readv", 540: "process_vm_writev", 541: "setsockopt", 542: "getsockopt",
+    543: "io_setup", 544: "io_submit", 545: "execveat", 546: "preadv2", 547: "pwritev2",
+}
+
+
 class SyscallTable:
     """All system calls of all ABIs, with O(1) lookups by name and by number.
 
@@ -253,6 +268,12 @@ class SyscallTable:
 
     def by_nr(self, abi: str, nr: int) -> Syscall | None:
         return self._get(self._by_nr.get((abi, nr)))
+
+    def by_x32_nr(self, nr: int) -> Syscall | None:
+        """The x86_64 row of x32 call `nr` (the x32 bit taken off): its own number for the
+        calls with an x32 form (`execve` is 520), else the x86_64 one."""
+        name = X32_CALLS.get(nr)
+        return self.by_name(name) if name is not None else self.by_nr(X86_64, nr)
 
     def by_name(self, name: str, abi: str = X86_64) -> Syscall | None:
         return self._get((abi, name))

@@ -26,7 +26,7 @@ from ...ptrace.resolve import SHORTAGE
 from ...ptrace.tracer import SPIN_NS
 from ...rules import ActionType, BoundRule, RuleSet, Str, When
 from ...rules.values import MASK64, const_value
-from ...syscalls import NO_RETURN, X86_64, FromStruct, Variant, table
+from ...syscalls import NO_RETURN, FromStruct, Variant, table
 from ...syscalls import Syscall as SyscallSpec
 from . import context
 from .context import AT_ENTRY, ROOT_CHANGERS, CallShape, CallView
@@ -131,8 +131,9 @@ class RuleConsumer(Consumer):
 
     def _learn(self, call: Syscall) -> _Plan | None:
         """What a call number means, once per (ABI, number)."""
-        abi = X86_64 if call.abi == "x32" else call.abi  # x32 shares the native numbers
-        real = table().by_nr(abi, call.nr)
+        # x32 shares the native numbers but for its own forms (execve is 520 there)
+        real = table().by_x32_nr(call.nr) if call.abi == "x32" else table().by_nr(call.abi,
+                                                                                 call.nr)
         if real is not None and real.family in ROOT_CHANGERS:
             procfs.roots_may_change()  # (sticky: learnt once, and once is enough)
         plan = None if real is None else _Plan(self.ruleset, real,

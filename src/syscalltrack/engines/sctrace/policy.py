@@ -16,7 +16,8 @@ keeps first-match semantics:
 
 Foreign ABIs: i386 (`int $0x80`) calls are matched with the i386 table, so a
 rule on `unlink` also stops i386 `unlink` (10).  x32 calls are all sent to
-sctrace, which decodes them with the x86_64 numbers.  i386 `socketcall` and
+sctrace, which judges them as the x86_64 call they are (the calls with an x32 form
+by their own numbers: x32 `execve` is 520).  i386 `socketcall` and
 `ipc` multiplex many calls behind one number; when a rule set enforces
 anything (FAIL, KILL, SUSPEND, REWRITE), they are refused with ENOSYS so that
 they cannot be used to go around it.
@@ -59,9 +60,10 @@ from collections.abc import Iterable
 
 from ...ptrace import RET_TRACE, ArgCondition, ErrnoRule, Policy
 from ...rules import ActionType, ArgTest, BoundRule, RuleSet, When
-from ...syscalls import CONSTANTS, I386, X86_64, Arg, FromStruct, Syscall, table
+from ...syscalls import CONSTANTS, I386, X32_CALLS, X86_64, Arg, FromStruct, Syscall, table
 
 _MULTIPLEXERS = ("socketcall", "ipc")
+_X32_NUMBERS = {name: nr for nr, name in X32_CALLS.items()}
 _SET_MODE_FILTER, _NEW_LISTENER = 1, 8  # seccomp(2): the operation, and the flag
 # (call, errno, conditions on its registers): refused whatever the rules say, when they enforce
 _WAYS_AROUND = (
@@ -106,8 +108,10 @@ def build_policy(ruleset: RuleSet, also_trace: Iterable[str] = ()) -> Policy:
 
 
 def _on_every_abi(refusals) -> list[ErrnoRule]:
-    """ErrnoRules for (call, errno, conditions) on x86_64, i386 and x32 (x86_64 numbers)."""
-    return [ErrnoRule(abi, table().by_name(name, I386 if abi == I386 else X86_64).nr,
+    """ErrnoRules for (call, errno, conditions) on x86_64, i386 and x32 (the x86_64
+    numbers, or x32's own for the calls with an x32 form: its ioctl is 514)."""
+    return [ErrnoRule(abi, _X32_NUMBERS.get(name) if abi == "x32" and name in _X32_NUMBERS
+                      else table().by_name(name, I386 if abi == I386 else X86_64).nr,
                       conditions, errno)
             for name, errno, conditions in refusals for abi in (X86_64, I386, "x32")]
 
