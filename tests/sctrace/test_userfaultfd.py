@@ -22,14 +22,14 @@ from syscalltrack.ptrace.sys import AUDIT_ARCH_I386, X32_SYSCALL_BIT
 from syscalltrack.rules import load_rules
 
 HERE = Path(__file__).resolve().parent
-USERFAULTFD, IOCTL = (323, 374), (16, 54)  # (x86_64 and x32, i386)
+USERFAULTFD, IOCTL = (323, 323, 374), (16, 514, 54)  # (x86_64, x32: its own ioctl, i386)
 IOC_NEW, USER_MODE_ONLY, CLOEXEC = 0xAA00, 1, 0o2000000
 LOG_UNLINK = rule("unlink", "type = LOG")
 
 
 def _answers(filt, call, args) -> set[int]:
-    native, i386 = call
-    x32 = filt.run(native | X32_SYSCALL_BIT, args=args)
+    native, x32_nr, i386 = call
+    x32 = filt.run(x32_nr | X32_SYSCALL_BIT, args=args)
     return {filt.run(native, args=args), RET_ALLOW if x32 == RET_TRACE else x32,
             filt.run(i386, arch=AUDIT_ARCH_I386, args=args)}
 
