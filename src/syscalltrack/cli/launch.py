@@ -17,6 +17,7 @@ so that their `main()` stays a plain function that tests call in-process:
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import importlib
 import os
@@ -60,25 +61,10 @@ def exit_now(code: int, tool: str) -> NoReturn:
     os._exit(code)
 
 
-def sct() -> NoReturn:
-    launch("sct")
-
-
-def sct_config() -> NoReturn:
-    launch("sct_config")
-
-
-def sctlog() -> NoReturn:
-    launch("sctlog")
-
-
-def sct_load() -> NoReturn:
-    launch("sct_load")
-
-
-def sct_unload() -> NoReturn:
-    launch("sct_unload")
-
-
-def sctrace() -> NoReturn:
-    launch("sctrace")
+# The console scripts (pyproject.toml), one per tool.
+sct = functools.partial(launch, "sct")
+sct_config = functools.partial(launch, "sct_config")
+sctlog = functools.partial(launch, "sctlog")
+sct_load = functools.partial(launch, "sct_load")
+sct_unload = functools.partial(launch, "sct_unload")
+sctrace = functools.partial(launch, "sctrace")

@@ -94,6 +94,14 @@ class Syscall:
                       else (registers[r[1]] & 0xFFFFFFFF) << 32 | registers[r[0]] & 0xFFFFFFFF
                       for r in self.registers])
 
+    def lacks(self, index: int, args: tuple[Arg, ...]) -> bool:
+        """Whether this call does not pass argument `index` of `args` (the list of another
+        call of its family, or of a rule's call) in its registers: a few old i386 calls
+        have fewer (`umount` no flags, `waitpid` no rusage) or others in their place (old
+        `mmap` and `select`: one pointer to a struct of them all)."""
+        return (index >= self.nargs or index >= len(args)
+                or self.args[index].name != args[index].name)
+
     @property
     def layout(self) -> tuple[tuple[int, ...], ...]:
         """Per argument, the registers it comes from: one, or the (low, high) halves."""

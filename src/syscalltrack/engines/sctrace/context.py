@@ -244,9 +244,8 @@ class CallView:
     def _follows_last(self, index: int) -> bool:
         """Whether the call acts on what a final symlink of path argument `index` leads
         to (`open`, `execve`, `chmod`, `stat`) rather than on the link (`unlink`,
-        `lstat`, `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`)."""
-        if not self.shape.may_follow:
-            return False
+        `lstat`, `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`).  Asked only where `shape.may_follow`
+        (the callers test it first, at no call's cost)."""
         real = self.shape.real
         name, family = real.name, real.family
         if name in _FOLLOWING or family in _FOLLOWING:
@@ -268,9 +267,8 @@ class CallView:
         """An openat2 whose walk stays below its dirfd (RESOLVE_IN_ROOT, or BENEATH):
         `/` names the dirfd, not the root.  BENEATH is resolved as IN_ROOT: the same
         file where the kernel allows the walk; where it refuses it (EXDEV, an absolute
-        name or a `..` out), a rule on the file IN_ROOT gives may answer first."""
-        if self.shape.real.family != "openat2":
-            return False
+        name or a `..` out), a rule on the file IN_ROOT gives may answer first.  Asked
+        only of an openat2 (the caller tests the family first)."""
         how = self._open_how()
         return how is not None and bool(how[2] & _BELOW_DIRFD)
 

@@ -131,9 +131,9 @@ class RuleConsumer(Consumer):
 
     def _learn(self, call: Syscall) -> _Plan | None:
         """What a call number means, once per (ABI, number)."""
-        # x32 shares the native numbers but for its own forms (execve is 520 there)
-        real = table().by_x32_nr(call.nr) if call.abi == "x32" else table().by_nr(call.abi,
-                                                                                 call.nr)
+        # (x32 has the native numbers, but for its own forms: its execve is 520)
+        real = (table().by_x32_nr(call.nr) if call.abi == "x32"
+                else table().by_nr(call.abi, call.nr))
         if real is not None and real.family in ROOT_CHANGERS:
             procfs.roots_may_change()  # (sticky: learnt once, and once is enough)
         plan = None if real is None else _Plan(self.ruleset, real,

@@ -118,9 +118,7 @@ def _on_every_abi(refusals) -> list[ErrnoRule]:
 
 def unseen_arguments(bound: BoundRule, sc: Syscall) -> bool:
     """Whether `bound` reads (or a REWRITE writes) an argument that call `sc` does not pass
-    in its registers: a few old i386 calls have fewer than the rule's call (`umount` has
-    no flags, `waitpid` no rusage) or others (old `mmap` and `select` pass a pointer to
-    a struct of them all)."""
+    in its registers (`Syscall.lacks`)."""
     f = bound.filter
     indexes = set(f.args | f.strings | f.paths)
     action = bound.rule.action
@@ -131,9 +129,7 @@ def unseen_arguments(bound: BoundRule, sc: Syscall) -> bool:
         expected = (table().by_name(sc.family) or sc).args
     else:  # the arguments the rule's own call has
         expected = (table().lookup(bound.rule.syscall) or sc).args
-    return any(isinstance(i, int) and (i >= sc.nargs or i >= len(expected)
-                                       or sc.args[i].name != expected[i].name)
-               for i in indexes)
+    return any(isinstance(i, int) and sc.lacks(i, expected) for i in indexes)
 
 
 def _unseen_refusals(ruleset: RuleSet, name: str) -> list[ErrnoRule]:

@@ -815,11 +815,8 @@ class _ProgramGen:
         """Whether the call lacks argument ``src`` of the rule's signature: i386 calls
         such as old mmap (one pointer to the six) or sigaction (three of four). The
         rule is then undecided there, not evaluated on a meaningless register."""
-        if not isinstance(src, int):
-            return False
         family = table().by_name(self.sc.family) or self.sc
-        return (src >= self.sc.nargs or src >= family.nargs
-                or self.sc.args[src].name != family.args[src].name)
+        return isinstance(src, int) and self.sc.lacks(src, family.args)
 
     def _is_str(self, e: Expr) -> bool:
         return is_string(e, _signature(self.bound))
